@@ -1,0 +1,120 @@
+"""The abstract values the dataflow computes for every expression.
+
+A `Value` says what kind of tensor (or object) an expression holds: its value
+domain (logits, probabilities, ...), which operation produced that domain, the
+names it flowed through, and the shape / dtype / graph facts known about it.
+An expression evaluates to an `AbsVal`: one `Value` per reaching definition, so
+rules can require that *every* path agrees before they report (precision first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+import libcst as cst
+
+
+class Domain(str, Enum):
+    LOGITS = "logits"
+    PROBABILITIES = "probabilities"
+    LOG_PROBABILITIES = "log-probabilities"
+    CLASS_INDICES = "class indices"
+    FLOAT_TARGETS = "float targets"
+    MASK = "mask"
+    NUMBER = "python number"
+    UNKNOWN = "unknown"
+
+
+class Form(str, Enum):
+    """Hand-written numeric building blocks that the numerics rules look for."""
+
+    EXP = "exp(x)"
+    EXP_SUM = "exp(x).sum()"
+    ONE_PLUS_EXP = "1 + exp(x)"
+    COMPLEMENT = "1 - p"
+    LOG_COMPLEMENT = "log(1 - p)"
+    LOG_SUM_EXP = "log(sum(exp(x)))"
+    SOFTPLUS = "log(1 + exp(x))"
+    MAX_SHIFTED = "x - max(x)"
+    ONE_HOT = "one_hot(y)"
+    COUNT = "mask.sum()"
+    GUARDED_COUNT = "mask.sum().clamp_min(...)"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One hop of an evidence chain: `text` happened at `node`."""
+
+    text: str
+    node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Value:
+    domain: Domain = Domain.UNKNOWN
+    # The operation that gave the domain, e.g. "softmax", "sigmoid", "log of softmax",
+    # "linear layer"; with the node where it happened.
+    producer: str | None = None
+    producer_node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
+    # Names the value was stored in on its way, oldest first.
+    trail: tuple[Step, ...] = ()
+    # Dotted name when the expression denotes an importable object (`torch.nn.functional`).
+    qualname: str | None = None
+    # A non-tensor object: a loss instance, an activation module, a model, a local class/function.
+    obj: Any = field(default=None, compare=False, hash=False)
+    form: Form | None = None
+    # The expression the form is about (e.g. the x of exp(x)).
+    form_arg: cst.CSTNode | None = field(default=None, compare=False, hash=False)
+    # Extra facts other rule families rely on.
+    shape: tuple[str, ...] | None = None
+    dtype: str | None = None
+    carries_graph: bool | None = None
+    per_element: bool = False
+    # The producing call was wrapped in a clamp or had an epsilon added.
+    guarded: bool = False
+    # Index of the function parameter this value came from (for summaries).
+    param: int | None = None
+
+    def through(self, name: str, node: cst.CSTNode) -> Value:
+        return replace(self, trail=self.trail + (Step(name, node),))
+
+    def but(self, **changes: Any) -> Value:
+        return replace(self, **changes)
+
+
+AbsVal = tuple[Value, ...]
+
+UNKNOWN_VALUE = Value()
+UNKNOWN: AbsVal = (UNKNOWN_VALUE,)
+
+
+def single(value: Value) -> AbsVal:
+    return (value,)
+
+
+def join(*alternatives: AbsVal) -> AbsVal:
+    """The values an expression may hold when control flow merges."""
+    seen: list[Value] = []
+    for alternative in alternatives:
+        for value in alternative:
+            if not any(value is existing for existing in seen):
+                seen.append(value)
+    return tuple(seen) or UNKNOWN
+
+
+def every(absval: AbsVal, predicate: Any) -> bool:
+    return bool(absval) and all(predicate(value) for value in absval)
+
+
+def all_in(absval: AbsVal, *domains: Domain) -> bool:
+    return every(absval, lambda value: value.domain in domains)
+
+
+def sole(absval: AbsVal) -> Value | None:
+    """The value when every reaching definition agrees on domain and producer."""
+    first = absval[0]
+    if all(v.domain == first.domain and v.producer == first.producer and v.form == first.form for v in absval):
+        return first
+    return None

@@ -1,0 +1,1 @@
+"""losslint's rules: one module per rule (installed as `losslint.rules`)."""
