@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from losslint import torch_api as api
 from losslint.context import Context
 from losslint.domains import Domain, Value, every
 from losslint.facts import LossCall
@@ -83,3 +84,34 @@ def activation_input(ctx: Context, node: cst.BaseExpression) -> cst.BaseExpressi
         if arg.keyword is not None and arg.keyword.value == "input":
             return arg.value
     return None
+
+
+def log_space_call(ctx: Context, node: cst.BaseExpression) -> tuple[str, tuple] | None:
+    """`node` (an activation call) rewritten to its log-space counterpart, with any import edit it needs.
+
+    `F.softmax(x, 1)` → `F.log_softmax(x, 1)`, `x.softmax(-1)` → `x.log_softmax(-1)`,
+    `torch.sigmoid(x)` → `F.logsigmoid(x)`. None for module calls (`nn.Softmax()(x)`) and the rest.
+    """
+    fact = ctx.call(node)
+    if fact is None or not isinstance(node, cst.Call):
+        return None
+    if fact.method is not None:
+        counterpart = api.LOG_COUNTERPART_METHODS.get(fact.method)
+        if counterpart is None or not isinstance(node.func, cst.Attribute):
+            return None
+        renamed = node.with_changes(func=node.func.with_changes(attr=cst.Name(counterpart)))
+        return ctx.module.code_for_node(renamed), ()
+    counterpart = api.LOG_COUNTERPART_FUNCTIONS.get(fact.qualname or "")
+    if counterpart is None:
+        return None
+    if counterpart.endswith("logsigmoid") and (len(node.args) != 1 or node.args[0].keyword):
+        return None
+    spelled, edits = ctx.reference(counterpart, ("torch.nn.functional", "F"))
+    renamed = node.with_changes(func=cst.parse_expression(spelled))
+    return ctx.module.code_for_node(renamed), edits
+
+
+def reference_call(ctx: Context, qualname: str, arguments: str) -> tuple[str, tuple]:
+    """`F.log_softmax(<arguments>)` spelled with the file's aliases, plus the import edit it may need."""
+    spelled, edits = ctx.reference(qualname, ("torch.nn.functional", "F"))
+    return f"{spelled}({arguments})", edits

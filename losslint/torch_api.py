@@ -279,6 +279,14 @@ MODULE_PRODUCERS: dict[str, Producer] = {
     _NN + "ConvTranspose3d": LINEAR,
 }
 
+# The log-space counterpart of each activation (same value as log(activation(x)), computed stably).
+LOG_COUNTERPART_FUNCTIONS: dict[str, str] = {
+    "torch.softmax": "torch.log_softmax",
+    _F + "softmax": _F + "log_softmax",
+    "torch.sigmoid": _F + "logsigmoid",
+}
+LOG_COUNTERPART_METHODS: dict[str, str] = {"softmax": "log_softmax"}
+
 # Activations with a `dim` argument, for LL305 and for fixes that must keep the dim.
 DIM_ACTIVATION_FUNCTIONS = frozenset({"torch.softmax", _F + "softmax", "torch.log_softmax", _F + "log_softmax"})
 DIM_ACTIVATION_METHODS = frozenset({"softmax", "log_softmax"})
