@@ -156,7 +156,7 @@ class _Body:
                 continue
             position = index - (1 if is_method else 0)
             default = function.defaults.get(name)
-            marker = Value(param=position, trail=(Step(name, param.name),))
+            marker = Value(param=position, trail=(Step(name, param.name),), obj=self._annotated_instance(param))
             self.env[name] = join(single(marker), default) if default else single(marker)
         for param in params.kwonly_params:
             default = function.defaults.get(param.name.value)
@@ -164,6 +164,15 @@ class _Body:
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 self.env[star.name.value] = UNKNOWN
+
+    def _annotated_instance(self, param: cst.Param) -> Instance | None:
+        """`model: Net` with `Net` defined in the file: the parameter is an instance of it."""
+        if param.annotation is None or not isinstance(param.annotation.annotation, cst.Name):
+            return None
+        for value in self._name(param.annotation.annotation):
+            if isinstance(value.obj, ClassInfo):
+                return Instance(value.obj, None)
+        return None
 
     # -- statements -------------------------------------------------------
 
@@ -484,6 +493,9 @@ class _Body:
             stored = obj.cls.find_attribute(attr)
             return stored if stored is not None else UNKNOWN
         if isinstance(obj, ClassInfo):
+            method = obj.find_method(attr)
+            if method is not None:
+                return single(Value(obj=BoundMethod(method, None)))
             stored = obj.find_attribute(attr)
             return stored if stored is not None else UNKNOWN
         if attr in api.LOGITS_NAMES:
@@ -615,7 +627,8 @@ class _Body:
             callee = self._attribute(func) if any(
                 v.qualname is not None or v.obj is not None for v in receiver) else UNKNOWN
             self.analysis.values[func] = callee
-            if all(v.qualname is None and v.obj is None for v in callee):
+            receiver_is_tensor = all(v.qualname is None and v.obj is None for v in receiver)
+            if receiver_is_tensor and all(v.qualname is None and v.obj is None for v in callee):
                 method = func.attr.value
         else:
             callee = self.ev(func)
