@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import traceback
 from collections.abc import Sequence
 
@@ -26,7 +27,7 @@ def check_text(text: str, path: str, rules: Sequence[type[Rule]], package: str |
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        return [syntax_error(path, error)]
+        return [syntax_error(path, text, error)]
     try:
         analysis = analyse(module, package)
     except Exception as error:  # a bug of ours must not hide the rest of the run
@@ -88,10 +89,19 @@ def _without_superseded(findings: list[Finding], rules: Sequence[type[Rule]]) ->
     return sorted(kept, key=lambda f: (f.span.start, f.code))
 
 
-def syntax_error(path: str, error: cst.ParserSyntaxError) -> Finding:
-    position = Position(error.raw_line, error.raw_column + 1)
+def syntax_error(path: str, text: str, error: cst.ParserSyntaxError) -> Finding:
+    """LL000 at the place Python itself reports (libcst's positions and messages are vaguer)."""
+    position, message = Position(error.raw_line, error.raw_column + 1), error.message
+    try:
+        ast.parse(text)
+    except SyntaxError as python_error:
+        if python_error.lineno:
+            position = Position(python_error.lineno, max(python_error.offset or 1, 1))
+            message = python_error.msg
+    except (ValueError, RecursionError, MemoryError):
+        pass
     return Finding(
-        code=SYNTAX_ERROR, name="syntax-error", message=f"cannot parse: {error.message}",
+        code=SYNTAX_ERROR, name="syntax-error", message=f"cannot parse: {message}",
         severity=Severity.ERROR, path=path, span=Span(position, position),
     )
 
