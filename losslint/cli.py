@@ -116,3 +116,9 @@ def explain(code: str) -> None:
     from losslint.docs import render_rule
 
     click.echo(render_rule(rule))
+
+
+# The loss test harness: its module imports only click; torch loads when `losslint harness` runs.
+from losslint.harness_cli import harness  # noqa: E402
+
+main.add_command(harness)
