@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from losslint.testing.catalog import NUM_CLASSES_AS_FEATURES, NUM_CLASSES_REQUIRED, PROPERTY_NAMES, TASKS
 from losslint.testing.report import HarnessReport, LossCheckError
-from losslint.testing.tolerances import Tolerances
+from losslint.testing.tolerances import KEYWORDS, Tolerances
 
 if TYPE_CHECKING:
     import torch
@@ -69,9 +69,11 @@ def check_loss(
         the harness takes targets, sizes and mask from it and builds its own predictions.
     The remaining keywords are the tolerances documented in `losslint.testing.Tolerances`.
     """
-    tolerances = Tolerances(baseline_tolerance, random_baseline_tolerance, minimum_tolerance, monotonic_tolerance,
-                            invariance_tolerance, duplication_tolerance, overfit_gap, overfit_fit, overfit_steps,
-                            weight_gain)
+    tolerances = Tolerances(
+        baseline=baseline_tolerance, random_baseline=random_baseline_tolerance, minimum=minimum_tolerance,
+        monotonic=monotonic_tolerance, invariance=invariance_tolerance, duplication=duplication_tolerance,
+        overfit_gap=overfit_gap, overfit_fit=overfit_fit, overfit_steps=overfit_steps, weight_gain=weight_gain,
+    )
     selected = _validate(task, num_classes, checks, skip, baseline, minimum, reduction, seed, inputs, tolerances,
                          has_inputs=inputs is not None)
     try:
@@ -137,10 +139,10 @@ def _validate(
         raise ValueError(f"seed must be an int, not {seed!r}")
     if inputs is not None and not callable(inputs):
         raise ValueError("inputs must be a callable taking a torch.Generator")
-    for name in Tolerances.names():
+    for name, keyword in KEYWORDS.items():
         value = getattr(tolerances, name)
         if not (_is_number(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, not {value!r}")
+            raise ValueError(f"{keyword} must be a positive number, not {value!r}")
     selected = _names(checks, "checks") if checks is not None else PROPERTY_NAMES
     skipped = set(_names(skip, "skip"))
     return tuple(name for name in selected if name not in skipped)

@@ -32,7 +32,8 @@ def describe_callable(fn: Callable[..., Any]) -> str:
         return f"partial({describe_callable(fn.func)}, ...)"
     if isinstance(fn, torch.nn.Module):
         return f"{type(fn).__name__}()"
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return name.rsplit("<locals>.", 1)[-1]
 
 
 def _parameters(fn: Callable[..., Any]) -> dict[str, inspect.Parameter]:

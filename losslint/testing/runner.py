@@ -51,8 +51,11 @@ def run(
     threads = torch.get_num_threads()
     # The harness's own calls (malformed probes, float32 gradcheck) warn on purpose; the contract
     # check records the warnings it judges. One thread: the tensors are tiny.
-    with warnings.catch_warnings(), torch.enable_grad():
+    # The global RNG is forked and seeded: whatever draws from it (gradcheck's random directions, a
+    # loss that samples) is reproducible, and the caller's RNG state is left as it was.
+    with warnings.catch_warnings(), torch.enable_grad(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")
+        torch.manual_seed(seed)
         torch.set_num_threads(1)
         try:
             base = _user_batch(task, inputs, seed, num_classes) if inputs else task.sample(torch.Generator().manual_seed(seed))

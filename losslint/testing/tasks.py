@@ -314,7 +314,8 @@ class Sequence(Multiclass):
         return f"sequence, V={self.size}, padding marked by {padding}"
 
     def adapt(self, batch: Batch) -> None:
-        self.batch_size, self.length = batch.target.shape
+        super().adapt(batch)
+        self.length = batch.target.shape[1]
 
     def sample(self, gen: torch.Generator, batch_size: int | None = None) -> Batch:
         return self._sample(gen, batch_size or self.batch_size, self.length)

@@ -44,5 +44,12 @@ class Tolerances:
         return tuple(f.name for f in fields(cls))
 
 
+# check_loss's keyword argument for each field: comparisons end in `_tolerance`, the overfit budget
+# and the weight gain keep their names.
+KEYWORDS: dict[str, str] = {
+    name: name if name.startswith(("overfit_", "weight_")) else f"{name}_tolerance" for name in Tolerances.names()
+}
+
+
 def close(measured: float, expected: float, tolerance: float) -> bool:
     return abs(measured - expected) <= tolerance * max(1.0, abs(expected))
