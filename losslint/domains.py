@@ -38,6 +38,17 @@ class Form(str, Enum):
     LOG_SUM_EXP = "log(sum(exp(x)))"
     SOFTPLUS = "log(1 + exp(x))"
     MAX_SHIFTED = "x - max(x)"
+    # The row maximum (or logsumexp) of `form_arg`: subtracting it from `form_arg` gives MAX_SHIFTED.
+    MAX_OF = "max(x)"
+    # Signs known from the operation, so that exp(-|x|) is not mistaken for an overflowing exp.
+    NON_NEGATIVE = "|x|"
+    NON_POSITIVE = "-|x|"
+    # The entries of the target classes, picked out of (log-)probabilities; `form_arg` is the picking
+    # subscript or gather call.
+    PICKED = "p[range(B), y]"
+    # A log-probability times a weight (targets, 1 - y, a constant); the producer is the log's, and
+    # `form_arg` is the weight.
+    WEIGHTED_LOG = "w * log(p)"
     ONE_HOT = "one_hot(y)"
     COUNT = "mask.sum()"
     GUARDED_COUNT = "mask.sum().clamp_min(...)"
@@ -47,6 +58,15 @@ class Form(str, Enum):
 class Step:
     """One hop of an evidence chain: `text` happened at `node`."""
 
+    text: str
+    node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Padding:
+    """What padding positions hold: a literal number when known, and the expression's text."""
+
+    number: float | None
     text: str
     node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
 
@@ -76,6 +96,26 @@ class Value:
     guarded: bool = False
     # Index of the function parameter this value came from (for summaries).
     param: int | None = None
+    # Masking and padding facts (LL4). `binary`: every element is 0 or 1 (a boolean mask, a 0/1
+    # cast of one, or the count of such a mask); a mask known only by its name may be soft.
+    binary: bool = False
+    # An emptiness check on this path proved the mask / count / selection non-empty.
+    nonempty: bool = False
+    # The elements a boolean mask selected (`x[mask]`): there may be none.
+    selection: bool = False
+    # A per-element loss whose ignore_index positions hold zeros that a mean still counts.
+    ignored_zeros: bool = False
+    # The value targets were padded with (pad_sequence, F.pad, a pad id).
+    padding: Padding | None = None
+    # Index of the parameter whose sum this value is (for summaries: a count when the caller passes a mask).
+    summed_param: int | None = None
+    # Shape and dtype facts (LL3, see `tensors`): where the shape became known (a view, an
+    # unpacking of `.shape`, a shape comment) and where the dtype was set explicitly (a cast).
+    shape_node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
+    dtype_node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
+    # For a value that came from outside the function (a parameter, a loop variable, an unpacked or
+    # subscripted batch element): the name or key it came under (`labels`, `batch["target"]` → target).
+    source_name: str | None = None
 
     def through(self, name: str, node: cst.CSTNode) -> Value:
         return replace(self, trail=self.trail + (Step(name, node),))
@@ -94,14 +134,26 @@ def single(value: Value) -> AbsVal:
     return (value,)
 
 
-def join(*alternatives: AbsVal) -> AbsVal:
+# Beyond this many distinct alternatives a value is treated as unknown: rules need agreement
+# anyway, and it keeps joins in long functions and loops from growing without bound.
+MAX_ALTERNATIVES = 6
+
+
+def _identity(value: Value) -> tuple:
+    """What distinguishes two alternatives for the rules (the trail of names does not)."""
+    return (value.domain, value.producer, value.form, value.qualname, id(value.obj) if value.obj is not None else None,
+            value.param, value.guarded, value.per_element, value.dtype, value.shape, value.carries_graph)
+
+
+def join(*alternatives: AbsVal | None) -> AbsVal:
     """The values an expression may hold when control flow merges."""
-    seen: list[Value] = []
+    seen: dict[tuple, Value] = {}
     for alternative in alternatives:
-        for value in alternative:
-            if not any(value is existing for existing in seen):
-                seen.append(value)
-    return tuple(seen) or UNKNOWN
+        for value in alternative or ():
+            seen.setdefault(_identity(value), value)
+    if len(seen) > MAX_ALTERNATIVES:
+        return UNKNOWN
+    return tuple(seen.values()) or UNKNOWN
 
 
 def every(absval: AbsVal, predicate: Any) -> bool:

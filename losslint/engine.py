@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import libcst as cst
 
@@ -13,6 +14,7 @@ from losslint.findings import Applicability, Edit, Finding, Fix, Position, Sever
 from losslint.interpreter import analyse
 from losslint.rule import Report, Rule
 from losslint.selection import INTERNAL_ERROR, SYNTAX_ERROR
+from losslint.suppressions import Directives
 
 
 def needed_tokens(rules: Sequence[type[Rule]]) -> tuple[str, ...]:
@@ -20,9 +22,19 @@ def needed_tokens(rules: Sequence[type[Rule]]) -> tuple[str, ...]:
     return tuple(sorted({token for rule in rules for token in rule.tokens}))
 
 
-def check_text(text: str, path: str, rules: Sequence[type[Rule]], package: str | None = None) -> list[Finding]:
-    """All findings of `rules` in one file's text (no suppressions applied)."""
-    if not rules or not any(token in text for token in needed_tokens(rules)):
+def check_text(
+    text: str, path: str, rules: Sequence[type[Rule]], package: str | None = None, *, prefilter: bool = True,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Finding]:
+    """All findings of `rules` in one file's text, minus those its `# noqa` comments suppress
+    (plus LL900 for unused suppressions, when selected).
+
+    With `prefilter`, a text containing none of the rules' tokens is not even parsed.
+    `options`: rule code → the rule's configured options.
+    """
+    directives = Directives.scan(text)
+    rules = directives.exempt(rules)
+    if not rules or (prefilter and not any(token in text for token in needed_tokens(rules))):
         return []
     try:
         module = cst.parse_module(text)
@@ -35,12 +47,12 @@ def check_text(text: str, path: str, rules: Sequence[type[Rule]], package: str |
     ctx = Context(path, module, analysis)
     findings: list[Finding] = []
     for rule_class in rules:
-        rule = rule_class()
+        rule = rule_class((options or {}).get(rule_class.code))
         try:
             findings.extend(_finding(ctx, rule, report) for report in rule.check(ctx))
         except Exception as error:
             findings.append(internal_error(path, rule.code, error))
-    return _without_superseded(_unique(findings), rules)
+    return directives.apply(_without_superseded(_unique(findings), rules), rules, path)
 
 
 def _finding(ctx: Context, rule: Rule, report: Report) -> Finding:
