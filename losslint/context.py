@@ -40,6 +40,11 @@ class Context:
         return list(self.analysis.binops.values())
 
     @property
+    def derived_binops(self) -> list[BinOpFact]:
+        """Binary operations inside helpers, with an operand as one call of the helper passes it."""
+        return list(self.analysis.derived_binops.values())
+
+    @property
     def statements(self) -> list[StatementFact]:
         return list(self.analysis.statements.values())
 
@@ -71,6 +76,21 @@ class Context:
 
     def line(self, node: cst.CSTNode) -> int:
         return self._positions[node].start.line
+
+    @cached_property
+    def _parents(self) -> dict[cst.CSTNode, cst.CSTNode]:
+        parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        pending: list[cst.CSTNode] = [self.module]
+        while pending:
+            node = pending.pop()
+            for child in node.children:
+                parents[child] = node
+                pending.append(child)
+        return parents
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The node directly containing `node` (computed on first use, like positions)."""
+        return self._parents.get(node)
 
     # -- evidence ---------------------------------------------------------
 
@@ -104,6 +124,8 @@ class Context:
             label = f"`{_short(loss_call.callee_text)}`"
         if loss_call.helper_call is not None:
             label += f" inside `{loss_call.helper_name}` (line {self.line(loss_call.node)})"
+        if loss_call.context_call is not None:
+            label += f" when called from line {self.line(loss_call.context_call)}"
         return label
 
     def loss_evidence(self, loss_call: LossCall, param: str, value: Value) -> tuple[str, ...]:

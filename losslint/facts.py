@@ -53,6 +53,9 @@ class BinOpFact:
     frame: Frame
     left_node: cst.BaseExpression | None = None
     right_node: cst.BaseExpression | None = None
+    # Set when the operation sits inside a helper and an operand's value comes from this call of it.
+    helper_call: cst.Call | None = None
+    helper_name: str | None = None
 
 
 @dataclass
@@ -83,6 +86,8 @@ class LossCall:
     helper_call: cst.Call | None = None
     helper_name: str | None = None
     derived: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    # Set when the values come from re-interpreting the enclosing function for one caller.
+    context_call: cst.Call | None = None
 
     def value(self, param: str) -> AbsVal:
         return self.values.get(param, UNKNOWN)

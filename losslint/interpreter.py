@@ -12,13 +12,13 @@ models and local helpers; what torch operations do to a value comes from
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
+from losslint import masks, tensors, transfer
 from losslint import torch_api as api
-from losslint import transfer
-from losslint.domains import UNKNOWN, AbsVal, Domain, Form, Step, Value, join, single
+from losslint.domains import UNKNOWN, AbsVal, Domain, Form, Padding, Step, Value, join, single
 from losslint.facts import BinOpFact, CallFact, Frame, LossCall, StatementFact, bind_arguments
 from losslint.objects import (
     MISSING,
@@ -57,6 +57,8 @@ class Summary:
     returns: AbsVal
     # (parameter index, the loss call inside, the loss parameter it feeds)
     param_sinks: list[tuple[int, LossCall, str]] = field(default_factory=list)
+    # (parameter index, a division inside whose denominator is that parameter's sum)
+    param_divisions: list[tuple[int, BinOpFact]] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +68,8 @@ class FileAnalysis:
     calls: dict[cst.Call, CallFact] = field(default_factory=dict)
     loss_calls: dict[tuple[cst.Call, str], LossCall] = field(default_factory=dict)
     binops: dict[cst.CSTNode, BinOpFact] = field(default_factory=dict)
+    # Binary operations inside helpers as seen from one call: (operation, call) → fact with the caller's operand.
+    derived_binops: dict[tuple[cst.CSTNode, cst.Call], BinOpFact] = field(default_factory=dict)
     statements: dict[cst.CSTNode, StatementFact] = field(default_factory=dict)
     values: dict[cst.CSTNode, AbsVal] = field(default_factory=dict)
     # Loss and layer constructions: the constructor call and what it built.
@@ -75,9 +79,26 @@ class FileAnalysis:
     module_env: dict[str, AbsVal] = field(default_factory=dict)
     # Import bindings at module level: qualified name → local name.
     imports: dict[str, str] = field(default_factory=dict)
+    # How many call-site re-interpretations enclose this analysis (see loss_calls_in_context).
+    context_depth: int = 0
 
     def value(self, node: cst.CSTNode) -> AbsVal:
         return self.values.get(node, UNKNOWN)
+
+    def loss_calls_in_context(self, function: Function, bindings: dict[int, AbsVal]) -> list[LossCall]:
+        """The loss calls of `function` re-interpreted with one caller's argument values.
+
+        Generic summaries see parameters as unknown; a training loop written as
+        `train(model, loader, criterion)` only shows its bug with the caller's model and
+        criterion. One level deep, on a private copy of the facts so the generic ones stay.
+        """
+        if self.context_depth >= 1:
+            return []
+        shadow = replace(self, calls={}, loss_calls={}, binops={}, derived_binops={}, statements={}, values={},
+                         constructions={}, functions=list(self.functions), summaries=dict(self.summaries),
+                         context_depth=self.context_depth + 1)
+        _Body(shadow, function, bindings).run()
+        return list(shadow.loss_calls.values())
 
     def summary(self, function: Function) -> Summary:
         key = id(function.node)
@@ -102,16 +123,21 @@ def analyse(module: cst.Module, package: str | None = None) -> FileAnalysis:
 class _Body:
     """Interprets one body: the module's, or one function's."""
 
-    def __init__(self, analysis: FileAnalysis, function: Function | None) -> None:
+    def __init__(
+        self, analysis: FileAnalysis, function: Function | None, bindings: dict[int, AbsVal] | None = None
+    ) -> None:
         self.analysis = analysis
         self.module = analysis.module
         self.function = function
+        # Argument values of one caller, by parameter position (empty: parameters are unknown).
+        self.bindings = bindings or {}
         self.env: dict[str, AbsVal] = {}
         self.blocks: list[cst.CSTNode] = []
         self.contexts: list[str] = []
         self.statement: cst.CSTNode | None = None
         self.returns: list[AbsVal] = []
         self.param_sinks: list[tuple[int, LossCall, str]] = []
+        self.param_divisions: list[tuple[int, BinOpFact]] = []
         self.self_name: str | None = None
         self.loop_depth = 0
 
@@ -128,13 +154,23 @@ class _Body:
         if owner is not None and not owner.analysed:
             self._prepare_class(owner)
         self._bind_parameters(function)
+        self.contexts.extend(self._grad_decorators(function.node))
         body = function.node.body
         if isinstance(body, cst.IndentedBlock):
             self._statements(body.body)
         else:
             self._statements(body.body)
         returns = join(*self.returns) if self.returns else single(Value(Domain.NUMBER))
-        return Summary(returns, self.param_sinks)
+        return Summary(returns, self.param_sinks, self.param_divisions)
+
+    def _grad_decorators(self, node: cst.FunctionDef) -> list[str]:
+        """`@torch.no_grad()` / `@torch.inference_mode()` on the function: its body runs without autograd."""
+        names = []
+        for decorator in node.decorators:
+            qualname = _callee_qualname(self.analysis.value(decorator.decorator), decorator.decorator, self.analysis)
+            if qualname in api.NO_GRAD_CONTEXTS or qualname in api.ENABLE_GRAD_CONTEXTS:
+                names.append(qualname)
+        return names
 
     def _prepare_class(self, owner: ClassInfo) -> None:
         """Analyse constructors first so that other methods see what `self.<attr>` holds."""
@@ -156,11 +192,16 @@ class _Body:
                 continue
             position = index - (1 if is_method else 0)
             default = function.defaults.get(name)
-            marker = Value(param=position, trail=(Step(name, param.name),), obj=self._annotated_instance(param))
-            self.env[name] = join(single(marker), default) if default else single(marker)
+            if position in self.bindings:
+                self.env[name] = tuple(v.through(name, param.name) for v in self.bindings[position])
+                continue
+            marker = Value(param=position, trail=(Step(name, param.name),), obj=self._annotated_instance(param),
+                           source_name=name)
+            marker = masks.mark_by_name(name, single(marker), param.name)
+            self.env[name] = join(marker, default) if default else marker
         for param in params.kwonly_params:
             default = function.defaults.get(param.name.value)
-            self.env[param.name.value] = default or UNKNOWN
+            self.env[param.name.value] = default or masks.mark_by_name(param.name.value, UNKNOWN, param.name)
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 self.env[star.name.value] = UNKNOWN
@@ -185,6 +226,7 @@ class _Body:
             for small in node.body:
                 self.statement = small
                 self._small(small)
+            self._shape_comment(node)
             return
         self.statement = node
         handler = getattr(self, "_stmt_" + type(node).__name__, None)
@@ -214,6 +256,7 @@ class _Body:
             self._import_from(node)
         elif isinstance(node, cst.Assert):
             self.ev(node.test)
+            self._refine(node.test, True)
         elif isinstance(node, cst.Raise) and node.exc is not None:
             self.ev(node.exc)
         elif isinstance(node, cst.Del):
@@ -227,8 +270,7 @@ class _Body:
         right = self.ev(node.value)
         operator = _AUGMENTED_OPERATORS.get(type(node.operator), "?")
         result = transfer.binary(self.module, operator, current, right, node.target, node.value, node)
-        self.analysis.binops[node] = BinOpFact(node, operator, current, right, result, self._frame(), node.target,
-                                               node.value)
+        self._record_binop(BinOpFact(node, operator, current, right, result, self._frame(), node.target, node.value))
         if isinstance(node.target, cst.Name):
             self.env[node.target.value] = tuple(v.through(node.target.value, node.target) for v in result)
         elif self._is_self_attribute(node.target):
@@ -239,16 +281,49 @@ class _Body:
         self.ev(node.test)
         before = dict(self.env)
         self.blocks.append(node)
+        self._refine(node.test, True)
         self._block(node.body)
         after_body = self.env
         self.env = dict(before)
+        self._refine(node.test, False)
         if node.orelse is not None:
             if isinstance(node.orelse, cst.If):
                 self._stmt_If(node.orelse)
             else:
                 self._block(node.orelse.body)
         self.blocks.pop()
+        # A branch that always leaves (return, raise, continue, break) does not reach the code after the `if`.
+        body_exits, orelse_exits = _exits(node.body), node.orelse is not None and _exits(node.orelse)
+        if body_exits and not orelse_exits:
+            return
+        if orelse_exits and not body_exits:
+            self.env = after_body
+            return
         self.env = _merge(after_body, self.env)
+
+    def _refine(self, test: cst.BaseExpression, truth: bool) -> None:
+        """Narrow the names a test proves something about, in the branch where it is `truth`."""
+        for name in _proven_not_none(test, truth):
+            value = self.env.get(name)
+            if value is not None:
+                self.env[name] = tuple(v for v in value if v.producer != _NONE) or value
+        for name in masks.checked_names(test, truth):
+            value = self.env.get(name)
+            if value is None:
+                continue
+            self.env[name] = masks.proven_nonempty(value)
+            counted = {masks.root_name(v.form_arg) for v in value if v.form is Form.COUNT and v.form_arg is not None}
+            for other, other_value in list(self.env.items()):
+                if other in counted or masks.counts_of(other_value, name):
+                    self.env[other] = masks.proven_nonempty(other_value)
+
+    def _under(self, test: cst.BaseExpression, truth: bool, node: cst.BaseExpression) -> AbsVal:
+        """Evaluate `node` where `test` is `truth` (a branch of `a if t else b` or `torch.where(t, a, b)`)."""
+        saved = dict(self.env)
+        self._refine(test, truth)
+        result = self.ev(node)
+        self.env = saved
+        return result
 
     def _stmt_For(self, node: cst.For) -> None:
         iterable = self.ev(node.iter)
@@ -396,7 +471,7 @@ class _Body:
             self._bind_import(local, f"{base}.{name}" if base else name)
 
     def _bind_import(self, local: str, qualname: str) -> None:
-        self.env[local] = single(Value(qualname=qualname))
+        self.env[local] = single(_qualified(qualname, None))
         if self.function is None:
             self.analysis.imports.setdefault(api.canonical(qualname), local)
 
@@ -404,6 +479,10 @@ class _Body:
 
     def _bind(self, target: cst.BaseExpression, value: AbsVal, source: cst.BaseExpression | None) -> None:
         if isinstance(target, cst.Name):
+            if not isinstance(source, cst.BinaryOperation | cst.UnaryOperation):
+                value = masks.mark_by_name(target.value, value, target)
+            if source is None or isinstance(source, cst.Subscript):
+                value = tuple(tensors.named_input(v, target.value) for v in value)
             self.env[target.value] = tuple(v.through(target.value, target) for v in value)
         elif isinstance(target, cst.Tuple | cst.List):
             elements = [e.value for e in target.elements]
@@ -413,14 +492,52 @@ class _Body:
                     self._bind(element.value, UNKNOWN, None)
                 else:
                     self._bind(element, items[index] if items else UNKNOWN, None)
+            self._refine_shape(target, source)
         elif self._is_self_attribute(target):
             self._set_attribute(target.attr.value, value, target)
         elif isinstance(target, cst.Attribute):
             self.ev(target.value)
         elif isinstance(target, cst.Subscript):
             self.ev(target.value)
+            for element in target.slice:
+                self._children(element)
+            self._overwrite(target, value)
         elif isinstance(target, cst.StarredElement):
             self._bind(target.value, UNKNOWN, None)
+
+    def _refine_shape(self, target: cst.BaseExpression, source: cst.BaseExpression | None) -> None:
+        """`B, T, V = logits.shape`: from now on `logits` is known to be [B, T, V]."""
+        unpacked = tensors.unpacked_shape(target, source)
+        if unpacked is None:
+            return
+        name, shape = unpacked
+        for dim in shape:
+            if dim != tensors.UNKNOWN_DIM:
+                self.env[dim] = single(Value(Domain.NUMBER, carries_graph=False))
+        if name in self.env:
+            self.env[name] = tensors.with_shape(self.env[name], shape, target)
+
+    def _shape_comment(self, line: cst.SimpleStatementLine) -> None:
+        """`logits = self.head(x)  # [B, T, V]`: the comment states the stored value's shape."""
+        comment = line.trailing_whitespace.comment
+        if comment is None or len(line.body) != 1 or not isinstance(line.body[0], cst.Assign | cst.AnnAssign):
+            return
+        statement = line.body[0]
+        targets = [t.target for t in statement.targets] if isinstance(statement, cst.Assign) else [statement.target]
+        shape = tensors.comment_shape(comment.value)
+        if shape is None or len(targets) != 1 or not isinstance(targets[0], cst.Name) or \
+                targets[0].value not in self.env:
+            return
+        self.env[targets[0].value] = tensors.with_shape(self.env[targets[0].value], shape, line)
+
+    def _overwrite(self, target: cst.Subscript, value: AbsVal) -> None:
+        """`labels[labels == pad] = -100`, `n[n == 0] = 1`: the name's padding / zero count is replaced."""
+        if not isinstance(target.value, cst.Name) or target.value.value not in self.env:
+            return
+        by_mask = any(isinstance(element.slice, cst.Index) and all(
+            v.domain is Domain.MASK for v in self.analysis.value(element.slice.value)) for element in target.slice)
+        if by_mask or all(v.domain is Domain.NUMBER for v in value):
+            self.env[target.value.value] = transfer.refill(self.env[target.value.value])
 
     def _is_self_attribute(self, node: cst.CSTNode) -> bool:
         return (
@@ -467,7 +584,7 @@ class _Body:
         if name in self.analysis.module_env and self.function is not None:
             return self.analysis.module_env[name]
         if name in ("True", "False", "None"):
-            return single(Value(Domain.NUMBER, carries_graph=False))
+            return single(Value(Domain.NUMBER, _NONE if name == "None" else None, carries_graph=False))
         if name in _BUILTIN_NAMES:
             return single(Value(qualname="builtins." + name))
         return UNKNOWN
@@ -478,11 +595,13 @@ class _Body:
         results: list[Value] = []
         for value in base:
             results.extend(self._attribute_of(value, attr, node))
-        return tuple(results) or UNKNOWN
+        return tensors.attribute(base, attr, node, tuple(results) or UNKNOWN)
 
     def _attribute_of(self, value: Value, attr: str, node: cst.Attribute) -> AbsVal:
         if value.qualname is not None:
-            return single(Value(qualname=f"{value.qualname}.{attr}"))
+            return single(_qualified(f"{value.qualname}.{attr}", node))
+        if attr == "values" and value.form is Form.MAX_OF:
+            return single(value.but(obj=None))
         obj = value.obj
         if isinstance(obj, _SelfMarker):
             return self._self_attribute(obj.cls, attr, node)
@@ -502,7 +621,7 @@ class _Body:
             return single(Value(Domain.LOGITS, f"`.{attr}` of a model output", node))
         if attr in api.DOMAIN_PRESERVING_ATTRIBUTES:
             return single(value.but(obj=None))
-        return UNKNOWN
+        return masks.mark_by_name(attr, UNKNOWN, node)
 
     def _self_attribute(self, cls: ClassInfo, attr: str, node: cst.Attribute) -> AbsVal:
         method = cls.find_method(attr)
@@ -511,7 +630,7 @@ class _Body:
         stored = cls.find_attribute(attr)
         if stored is not None:
             return stored
-        return UNKNOWN
+        return masks.mark_by_name(attr, UNKNOWN, node)
 
     def _subscript(self, node: cst.Subscript) -> AbsVal:
         base = self.ev(node.value)
@@ -528,28 +647,61 @@ class _Body:
                 results.extend(value.obj.items[key])
             elif isinstance(key, str) and key in api.LOGITS_NAMES:
                 results.append(Value(Domain.LOGITS, f'`["{key}"]` of a model output', node))
-            elif value.obj is None and value.qualname is None and (value.domain is not Domain.UNKNOWN or value.form):
+            elif isinstance(key, str) and masks.is_mask_name(key) and value.obj is None:
+                results.append(masks.named_mask(key, node))
+            elif value.obj is None and value.qualname is None and (
+                    value.domain is not Domain.UNKNOWN or value.form or value.per_element or value.padding):
                 results.append(value.but(trail=value.trail))
             else:
                 results.append(Value(carries_graph=value.carries_graph))
-        return tuple(results) or UNKNOWN
+        if _picks_rows(node):
+            return self._indexed(node, transfer.pick(tuple(results) or UNKNOWN, node))
+        return self._indexed(node, tuple(results) or UNKNOWN)
+
+    def _tensor_subscript(self, node: cst.Subscript) -> AbsVal:
+        result = self._subscript(node)
+        return tensors.subscript(node, self.analysis.value(node.value), result, self.analysis.values)
+
+    def _indexed(self, node: cst.Subscript, results: AbsVal) -> AbsVal:
+        """`x[mask]` selects elements (maybe none); `x[i]` of a per-element loss may be one number."""
+        indices = [element.slice.value for element in node.slice if isinstance(element.slice, cst.Index)]
+        index_values = [self.analysis.value(index) for index in indices]
+        if len(node.slice) == 1 and index_values and all(v.domain is Domain.MASK for v in index_values[0]):
+            selected_nonempty = all(v.nonempty for v in index_values[0])
+            return tuple(v.but(selection=not selected_nonempty, ignored_zeros=False, nonempty=selected_nonempty)
+                         for v in results)
+        keeps_rank = all(isinstance(element.slice, cst.Slice) or isinstance(element.slice.value, cst.Ellipsis) or (
+            isinstance(element.slice.value, cst.Name) and element.slice.value.value == "None")
+            for element in node.slice)
+        if keeps_rank:
+            return results
+        return tuple(v.but(per_element=False, ignored_zeros=False) if v.per_element else v for v in results)
 
     def _binary(self, node: cst.BinaryOperation) -> AbsVal:
         left = self.ev(node.left)
         right = self.ev(node.right)
         operator = _BINARY_OPERATORS.get(type(node.operator), "?")
-        result = transfer.binary(self.module, operator, left, right, node.left, node.right, node)
-        self.analysis.binops[node] = BinOpFact(node, operator, left, right, result, self._frame(), node.left,
-                                               node.right)
+        result = tensors.broadcast(left, right,
+                                   transfer.binary(self.module, operator, left, right, node.left, node.right, node))
+        self._record_binop(BinOpFact(node, operator, left, right, result, self._frame(), node.left, node.right))
         return result
+
+    def _record_binop(self, fact: BinOpFact) -> None:
+        self.analysis.binops[fact.node] = fact
+        summed = {v.summed_param for v in fact.right}
+        if fact.operator == "/" and len(summed) == 1 and None not in summed:
+            self.param_divisions.append((summed.pop(), fact))
 
     def _unary(self, node: cst.UnaryOperation) -> AbsVal:
         inner = self.ev(node.expression)
         if isinstance(node.operator, cst.Not):
             return single(Value(Domain.MASK))
-        if isinstance(node.operator, cst.Minus | cst.Plus):
+        if isinstance(node.operator, cst.Minus):
+            return transfer.negate(inner)
+        if isinstance(node.operator, cst.Plus):
             return tuple(
-                v.but(trail=()) if v.domain in (Domain.LOGITS, Domain.NUMBER) else Value(carries_graph=v.carries_graph)
+                v.but(trail=()) if v.domain in (Domain.LOGITS, Domain.NUMBER) or v.per_element
+                else Value(carries_graph=v.carries_graph)
                 for v in inner
             )
         if isinstance(node.operator, cst.BitInvert):
@@ -557,14 +709,14 @@ class _Body:
         return UNKNOWN
 
     def _comparison(self, node: cst.Comparison) -> AbsVal:
-        self.ev(node.left)
-        for target in node.comparisons:
-            self.ev(target.comparator)
-        return single(Value(Domain.MASK, "comparison", node, dtype="bool", carries_graph=False))
+        operands = [self.ev(node.left)] + [self.ev(target.comparator) for target in node.comparisons]
+        selection = any(v.selection for operand in operands for v in operand)
+        return single(Value(Domain.MASK, "comparison", node, dtype="bool", carries_graph=False, binary=True,
+                            selection=selection))
 
     def _if_exp(self, node: cst.IfExp) -> AbsVal:
         self.ev(node.test)
-        return join(self.ev(node.body), self.ev(node.orelse))
+        return join(self._under(node.test, True, node.body), self._under(node.test, False, node.orelse))
 
     def _number(self, node: cst.BaseExpression) -> AbsVal:
         return single(Value(Domain.NUMBER, carries_graph=False))
@@ -632,7 +784,7 @@ class _Body:
                 method = func.attr.value
         else:
             callee = self.ev(func)
-        args = [self.ev(arg.value) for arg in node.args]
+        args = self._arguments(node, callee)
         qualname = None
         results: list[Value] = []
         for candidate in callee:
@@ -643,9 +795,21 @@ class _Body:
                 results.extend(self._call_object(candidate, node, args))
         if method is not None and receiver is not None:
             results = list(self._call_method(method, receiver, node, args))
-        result = tuple(results) or UNKNOWN
+        result = tensors.call(self.module, node, qualname, method, receiver, callee, tuple(results) or UNKNOWN,
+                              self.analysis.values)
+        if tensors.grad_disabled(self.contexts):
+            result = tensors.without_graph(result)
         self.analysis.calls[node] = CallFact(node, qualname, method, receiver, result, self._frame(), self.statement)
         return result
+
+    def _arguments(self, node: cst.Call, callee: AbsVal) -> list[AbsVal]:
+        """The arguments' values; `torch.where(t, a, b)` evaluates `a` where `t` holds and `b` where it fails."""
+        conditional = any(v.qualname and api.canonical(v.qualname) in api.CONDITIONAL_FUNCTIONS for v in callee)
+        if not conditional or len(node.args) < 3 or any(arg.keyword or arg.star for arg in node.args[:3]):
+            return [self.ev(arg.value) for arg in node.args]
+        test = node.args[0].value
+        return [self.ev(test), self._under(test, True, node.args[1].value),
+                self._under(test, False, node.args[2].value), *(self.ev(arg.value) for arg in node.args[3:])]
 
     def _call_qualname(self, qualname: str, node: cst.Call, args: list[AbsVal]) -> AbsVal:
         first = args[0] if args and not node.args[0].keyword else UNKNOWN
@@ -681,13 +845,24 @@ class _Body:
         if qualname in api.EXP_FUNCTIONS:
             return transfer.exp(first, first_node, node)
         if qualname in api.SUM_FUNCTIONS:
-            return transfer.reduce_sum(first, node) if len(node.args) <= 2 else transfer.reduce_mean(first)
+            partial = _has_dim(node, 1)
+            return transfer.reduce_sum(first, node, first_node, partial) if len(node.args) <= 3 \
+                else transfer.reduce_mean(first, partial)
         if qualname in api.MEAN_FUNCTIONS:
-            return transfer.reduce_mean(first)
+            return transfer.reduce_mean(first, _has_dim(node, 1))
+        numeric = self._numeric_call(qualname, node, first, first_node)
+        if numeric is not None:
+            return numeric
         if qualname in api.DOMAIN_PRESERVING_FUNCTIONS:
             return transfer.preserve(first)
         if qualname in api.CLAMP_FUNCTIONS:
-            return transfer.guard(first)
+            result = transfer.guard(first)
+            if not _lower_bounded(qualname.rsplit(".", 1)[1], node, 1):
+                result = tuple(old if old.form is Form.COUNT else new for old, new in zip(first, result))
+            return result
+        masking = self._masking_call(qualname, node, args, first, first_node)
+        if masking is not None:
+            return masking
         if qualname in api.CONCATENATING_FUNCTIONS and first:
             parts = [v.obj.items for v in first if isinstance(v.obj, Sequence)]
             if len(parts) == len(first):
@@ -701,15 +876,58 @@ class _Body:
             return UNKNOWN
         return UNKNOWN
 
+    def _numeric_call(self, qualname: str, node: cst.Call, first: AbsVal,
+                      first_node: cst.BaseExpression | None) -> AbsVal | None:
+        """Torch functions the numerics forms need: row maxima, picking the target's entry, signs."""
+        if qualname in api.MAX_FUNCTIONS:
+            dim = _argument(node, 1, "dim")
+            # torch.max(a, b) with a tensor b is the elementwise maximum, not a reduction.
+            elementwise = qualname == "torch.max" and dim is not None and not _is_keyword(node, "dim") and not \
+                isinstance(literal(dim), int)
+            if not elementwise:
+                return transfer.max_of(first_node, node, qualname in api.MAX_WITH_INDICES and dim is not None)
+        if qualname in api.PICKING_FUNCTIONS:
+            return transfer.pick(transfer.preserve(first), node)
+        if qualname in api.NON_NEGATIVE_FUNCTIONS:
+            return transfer.non_negative(first)
+        return None
+
+    def _masking_call(self, qualname: str, node: cst.Call, args: list[AbsVal], first: AbsVal,
+                      first_node: cst.BaseExpression | None) -> AbsVal | None:
+        """Torch functions that make masks, counts, selections, lower bounds and padding."""
+        if qualname in api.MASK_FUNCTIONS:
+            return single(Value(Domain.MASK, qualname.rsplit(".", 1)[1], node, dtype="bool", carries_graph=False,
+                                binary=True))
+        if qualname in api.COUNT_FUNCTIONS:
+            return tuple(transfer.count(v, node, first_node, binary=True) for v in first)
+        if qualname in api.SELECTING_FUNCTIONS:
+            chosen = args[1] if len(args) > 1 else UNKNOWN
+            return single(Value(carries_graph=any(v.carries_graph for v in first),
+                                selection=not all(v.nonempty for v in chosen)))
+        if qualname in api.MAXIMUM_FUNCTIONS or (qualname == "torch.max" and len(node.args) == 2 and all(
+                not a.keyword for a in node.args)):
+            return _at_least(args)
+        if qualname in api.PADDING_FUNCTIONS:
+            keyword, position, default = api.PADDING_FUNCTIONS[qualname]
+            mode = literal(_argument(node, 2, "mode")) if qualname.endswith(".pad") else "constant"
+            if mode not in ("constant", MISSING):
+                return None
+            fill = _argument(node, position, keyword)
+            padding = masks.padding_of(fill, self.module.code_for_node(fill).strip()) if fill is not None else \
+                Padding(float(default), str(default), node)
+            return single(Value(producer_node=node, padding=padding)) if padding is not None else None
+        if qualname in api.FULL_FUNCTIONS:
+            fill = _argument(node, api.FULL_FUNCTIONS[qualname], "fill_value")
+            padding = masks.padding_of(fill, self.module.code_for_node(fill).strip()) if fill is not None else None
+            if padding is not None and padding.number is None:
+                return single(Value(producer_node=node, padding=padding))
+        return None
+
     def _call_builtin(self, name: str, node: cst.Call, args: list[AbsVal]) -> AbsVal:
         if name in api.TO_NUMBER_BUILTINS:
             return transfer.to_number(args[0] if args else UNKNOWN)
-        if name in ("max", "min") and len(args) == 2:
-            results = []
-            for value in join(*args):
-                if value.form is Form.COUNT:
-                    results.append(value.but(form=Form.GUARDED_COUNT))
-            return tuple(results) or UNKNOWN
+        if name == "max" and len(args) == 2:
+            return _at_least(args)
         if name == "sum" and args:
             return transfer.reduce_mean(args[0])
         if name == "len":
@@ -794,15 +1012,41 @@ class _Body:
             if value is None or arg_node is None:
                 continue
             self._record_derived(loss_call, param, value, arg_node, node, function)
+        bindings = {index: value for index in range(len(names)) if (value := argument(index)) is not None}
+        if any(v.obj is not None or v.domain is not Domain.UNKNOWN for value in bindings.values() for v in value):
+            # A loss already reported through a parameter sink at this call is not re-derived.
+            through_sinks = {lc.node for lc in self.analysis.loss_calls.values() if lc.helper_call is node}
+            for loss_call in self.analysis.loss_calls_in_context(function, bindings):
+                if loss_call.node in through_sinks:
+                    continue
+                loss_call.context_call = node
+                self.analysis.loss_calls.setdefault((loss_call.node, f"context {id(node)}"), loss_call)
+        for index, division in summary.param_divisions:
+            value = argument(index)
+            if value is not None:
+                self._derive_division(division, transfer.reduce_sum(value, node, argument_node(index)), node, function)
 
         results: list[Value] = []
         for value in summary.returns:
             if value.param is not None:
                 passed = argument(value.param)
                 results.extend(passed if passed is not None else UNKNOWN)
+            elif value.summed_param is not None:
+                passed = argument(value.summed_param)
+                results.extend(transfer.reduce_sum(passed, node, argument_node(value.summed_param))
+                               if passed is not None else UNKNOWN)
             else:
                 results.append(value)
         return tuple(results) or UNKNOWN
+
+    def _derive_division(self, division: BinOpFact, right: AbsVal, helper_call: cst.Call, function: Function) -> None:
+        """A helper divides by the sum of a parameter: with this call's argument, the denominator is `right`."""
+        summed = {v.summed_param for v in right}
+        if len(summed) == 1 and None not in summed:
+            self.param_divisions.append((summed.pop(), division))
+            return
+        self.analysis.derived_binops[(division.node, helper_call)] = replace(
+            division, right=right, helper_call=helper_call, helper_name=function.name)
 
     def _record_derived(self, loss_call: LossCall, param: str, value: AbsVal, arg_node, helper_call, function):
         derived = LossCall(
@@ -838,7 +1082,10 @@ class _Body:
                 self.param_sinks.append((value[0].param, loss_call, param))
         reduction = options.get("reduction", contract.defaults.get("reduction"))
         per_element = reduction == "none"
-        return single(Value(producer=contract.key, producer_node=node, carries_graph=True, per_element=per_element))
+        # An explicit ignore_index with no reduction leaves zeros at the ignored positions.
+        ignored_zeros = per_element and "ignore_index" in option_nodes
+        return single(Value(producer=contract.key, producer_node=node, carries_graph=True, per_element=per_element,
+                            ignored_zeros=ignored_zeros))
 
     def _call_method(self, method: str, receiver: AbsVal, node: cst.Call, args: list[AbsVal]) -> AbsVal:
         producer = api.METHOD_PRODUCERS.get(method)
@@ -851,18 +1098,47 @@ class _Body:
             return transfer.log1p(receiver, node)
         if method == "exp":
             return transfer.exp(receiver, node.func.value, node)
+        if method in api.MAX_METHODS:
+            dim = _argument(node, 0, "dim")
+            # x.max(other) with a tensor is the elementwise maximum, not a reduction.
+            if method != "max" or dim is None or _is_keyword(node, "dim") or isinstance(literal(dim), int):
+                return transfer.max_of(node.func.value, node, method in api.MAX_WITH_INDICES and dim is not None)
+        if method in api.PICKING_METHODS:
+            return transfer.pick(transfer.preserve(receiver), node)
+        if method in api.NON_NEGATIVE_METHODS:
+            return transfer.non_negative(receiver)
         if method == "sum":
-            return transfer.reduce_sum(receiver, node) if len(node.args) <= 2 else transfer.reduce_mean(receiver)
+            partial = _has_dim(node, 0)
+            return transfer.reduce_sum(receiver, node, node.func.value, partial) if len(node.args) <= 2 \
+                else transfer.reduce_mean(receiver, partial)
         if method in ("mean", "nanmean"):
-            return transfer.reduce_mean(receiver)
+            return transfer.reduce_mean(receiver, _has_dim(node, 0))
         if method in api.CLAMP_METHODS:
-            return transfer.guard(receiver)
+            result = transfer.guard(receiver)
+            if not _lower_bounded(method, node):  # `n.clamp(max=k)` can still be 0
+                result = tuple(old if old.form is Form.COUNT else new for old, new in zip(receiver, result))
+            return self._in_place(method, node, result)
         if method in ("add", "add_") and node.args:
             return transfer.binary(self.module, "+", receiver, args[0], node.func.value, node.args[0].value, node)
         if method in api.TO_NUMBER_METHODS:
             return transfer.to_number(receiver)
-        if method in ("bool",):
-            return single(Value(Domain.MASK, "bool()", node, dtype="bool", carries_graph=False))
+        if method in api.MASK_METHODS:
+            return single(Value(Domain.MASK, f"{method}()", node, dtype="bool", carries_graph=False, binary=True,
+                                selection=any(v.selection for v in receiver)))
+        if method in api.CAST_METHODS and any(_is_mask_fact(v) for v in receiver):
+            return transfer.cast(receiver)
+        if method in api.COUNT_METHODS:
+            return tuple(transfer.count(v, node, node.func.value, binary=True) for v in receiver)
+        if method.rstrip("_") in api.FILLING_METHODS:
+            return self._in_place(method, node, transfer.refill(receiver))
+        if method in api.SELECTING_METHODS:
+            return single(Value(carries_graph=any(v.carries_graph for v in receiver), selection=not any(
+                v.nonempty for v in (args[0] if args else ()))))
+        if method in api.FULL_METHODS:
+            fill = _argument(node, api.FULL_METHODS[method], "fill_value")
+            padding = masks.padding_of(fill, self.module.code_for_node(fill).strip()) if fill is not None else None
+            if padding is not None and padding.number is None:
+                return single(Value(producer_node=node, padding=padding))
         if method in ("argmax", "argmin"):
             return single(Value(Domain.CLASS_INDICES, method, node, dtype="long", carries_graph=False))
         if method in api.DOMAIN_PRESERVING_METHODS:
@@ -872,6 +1148,14 @@ class _Body:
             if isinstance(key, str) and key in api.LOGITS_NAMES:
                 return single(Value(Domain.LOGITS, f'`.get("{key}")` of a model output', node))
         return tuple(Value(carries_graph=v.carries_graph) for v in receiver) or UNKNOWN
+
+
+    def _in_place(self, method: str, node: cst.Call, result: AbsVal) -> AbsVal:
+        """`x.clamp_(min=1)` is `x = x.clamp(min=1)`: the receiver's name now holds the result."""
+        receiver = node.func.value if isinstance(node.func, cst.Attribute) else None
+        if method.endswith("_") and isinstance(receiver, cst.Name) and receiver.value in self.env:
+            self.env[receiver.value] = result
+        return result
 
 
 @dataclass(eq=False)
@@ -885,7 +1169,7 @@ _EXPRESSIONS = {
     cst.Name: _Body._name,
     cst.Attribute: _Body._attribute,
     cst.Call: _Body._call,
-    cst.Subscript: _Body._subscript,
+    cst.Subscript: _Body._tensor_subscript,
     cst.BinaryOperation: _Body._binary,
     cst.UnaryOperation: _Body._unary,
     cst.Comparison: _Body._comparison,
@@ -903,6 +1187,105 @@ _EXPRESSIONS = {
     cst.DictComp: _Body._comprehension,
     cst.NamedExpr: _Body._named_expr,
 }
+
+
+_NONE = "None"  # the producer of the value of `None`, which `is not None` tests remove
+
+
+def _exits(block: cst.BaseSuite | cst.If | cst.Else) -> bool:
+    """Whether a branch always leaves: it ends in return / raise / continue / break (in every sub-branch)."""
+    if isinstance(block, cst.If):
+        return _exits(block.body) and block.orelse is not None and _exits(block.orelse)
+    if isinstance(block, cst.Else):
+        return _exits(block.body)
+    statements = block.body
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(block, cst.SimpleStatementSuite):
+        return isinstance(last, cst.Return | cst.Raise | cst.Continue | cst.Break)
+    if isinstance(last, cst.SimpleStatementLine):
+        return isinstance(last.body[-1], cst.Return | cst.Raise | cst.Continue | cst.Break)
+    if isinstance(last, cst.If):
+        return _exits(last)
+    return False
+
+
+def _proven_not_none(test: cst.BaseExpression, truth: bool) -> set[str]:
+    """Names that `x is not None` (when true) or `x is None` (when false) proves are not None."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _proven_not_none(test.expression, not truth)
+    if isinstance(test, cst.BooleanOperation):
+        if isinstance(test.operator, cst.And) == truth:
+            return _proven_not_none(test.left, truth) | _proven_not_none(test.right, truth)
+        return set()
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.Name):
+        comparison = test.comparisons[0]
+        if isinstance(comparison.comparator, cst.Name) and comparison.comparator.value == "None":
+            if isinstance(comparison.operator, cst.IsNot) == truth and isinstance(
+                    comparison.operator, cst.Is | cst.IsNot):
+                return {test.left.value}
+    return set()
+
+
+def _argument(node: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
+    """The argument at `position` (counting positional arguments) or passed as `keyword`."""
+    for arg in node.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    positional = [arg for arg in node.args if arg.keyword is None and not arg.star]
+    return positional[position].value if position < len(positional) else None
+
+
+def _picks_rows(node: cst.Subscript) -> bool:
+    """`p[range(B), y]`, `p[torch.arange(n), y]`: one entry per row, at that row's target."""
+    elements = node.slice
+    if len(elements) < 2 or not all(isinstance(element.slice, cst.Index) for element in elements):
+        return False
+    rows, targets = elements[0].slice.value, elements[-1].slice.value
+    is_range = isinstance(rows, cst.Call) and (
+        (isinstance(rows.func, cst.Name) and rows.func.value == "range")
+        or (isinstance(rows.func, cst.Attribute) and rows.func.attr.value == "arange"))
+    return is_range and literal(targets) is MISSING and not isinstance(targets, cst.Ellipsis)
+
+
+def _is_keyword(node: cst.Call, keyword: str) -> bool:
+    return any(arg.keyword is not None and arg.keyword.value == keyword for arg in node.args)
+
+
+def _has_dim(node: cst.Call, position: int) -> bool:
+    """A reduction over some dimensions only: `x.sum(-1)`, `x.mean(dim=1)`, `torch.sum(x, 1)`."""
+    dim = _argument(node, position, "dim")
+    if dim is None:
+        dim = _argument(node, position, "axis")
+    return dim is not None and literal(dim) is not None
+
+
+def _lower_bounded(method: str, node: cst.Call, position: int = 0) -> bool:
+    """A clamp that raises small values: `clamp_min(1)`, `clamp(min=1)`, `clamp(1e-8)` (not `clamp(max=...)`)."""
+    if "max" in method:
+        return False
+    if "min" in method:
+        return True
+    bound = _argument(node, position, "min")
+    return bound is not None and literal(bound) is not None
+
+
+def _at_least(args: list[AbsVal]) -> AbsVal:
+    """`max(n, 1)`, `torch.maximum(n, one)`: a count with a lower bound."""
+    guarded = [v.but(form=Form.GUARDED_COUNT) for v in join(*args) if v.form is Form.COUNT]
+    return tuple(guarded) or UNKNOWN
+
+
+def _is_mask_fact(value: Value) -> bool:
+    return value.domain is Domain.MASK or value.form in (Form.COUNT, Form.GUARDED_COUNT) or \
+        value.padding is not None or value.selection
+
+
+def _qualified(qualname: str, node: cst.CSTNode | None) -> Value:
+    """An importable object; a torch loss class named without being called is a `LossClass`."""
+    contract = api.LOSS_BY_MODULE.get(api.canonical(qualname))
+    return Value(qualname=qualname, obj=LossClass(contract, node) if contract is not None else None)
 
 
 def _merge(a: dict[str, AbsVal], b: dict[str, AbsVal]) -> dict[str, AbsVal]:

@@ -150,6 +150,22 @@ FLAGGED_LL101 = {
                 out = F.softmax(self.model(x), dim=1)
                 return self.criterion(out, y)
         """,
+    "training loop helper receiving the model and the criterion": """
+        import torch.nn as nn
+        import torch.nn.functional as F
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+            def forward(self, x):
+                return F.softmax(self.fc(x), dim=1)
+        def train(model, loader, criterion):
+            for x, y in loader:
+                loss = criterion(model(x), y)
+                loss.backward()
+        def main(loader):
+            train(Net(), loader, nn.CrossEntropyLoss())
+        """,
 }
 
 SILENT = {
@@ -179,6 +195,19 @@ SILENT = {
         def step(net, x, y):
             logits, probs = net(x)
             return F.cross_entropy(logits, y)
+        """,
+    "training loop helper called with a model that returns logits": """
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+            def forward(self, x):
+                return self.fc(x)
+        def train(model, loader, criterion):
+            for x, y in loader:
+                criterion(model(x), y).backward()
+        train(Net(), [], nn.CrossEntropyLoss())
         """,
     "a local function named like torch's": """
         import torch
