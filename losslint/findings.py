@@ -48,6 +48,8 @@ class Edit:
 
     span: Span
     content: str
+    # For notebooks: the 1-based cell number the span is relative to.
+    cell: int | None = None
 
 
 @dataclass(frozen=True)

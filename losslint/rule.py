@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
 
@@ -90,6 +90,15 @@ class Rule:
     supersedes: ClassVar[tuple[str, ...]] = ()
     flagged: ClassVar[tuple[Flagged, ...]] = ()
     silent: ClassVar[tuple[Silent, ...]] = ()
+    # Settings users may change in `[tool.losslint.options.<CODE>]`, with their defaults.
+    options: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self._options = {**type(self).options, **(options or {})}
+
+    def option(self, name: str) -> Any:
+        """The configured value of one of the rule's `options`."""
+        return self._options[name]
 
     def check(self, ctx: Context) -> Iterable[Report]:
         raise NotImplementedError
