@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 # Folders never worth walking into: version control, caches, build output, environments.
@@ -13,6 +13,8 @@ SKIPPED_DIRECTORIES = frozenset({
     ".venv", "venv", ".eggs", "build", "dist", "node_modules", ".ipynb_checkpoints",
 })
 PYTHON_SUFFIXES = (".py", ".pyi")
+# What `losslint check` picks up when walking a folder: Python files and Jupyter notebooks.
+CHECKED_SUFFIXES = (*PYTHON_SUFFIXES, ".ipynb")
 
 
 def _is_environment(directory: Path) -> bool:
@@ -35,25 +37,33 @@ def _git_ignored(root: Path, candidates: list[Path]) -> set[Path]:
     return {Path(item) for item in result.stdout.split("\0") if item}
 
 
-def walk(directory: Path, suffixes: tuple[str, ...] = PYTHON_SUFFIXES) -> Iterator[Path]:
+def walk(directory: Path, suffixes: tuple[str, ...] = PYTHON_SUFFIXES,
+         excluded: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Files under `directory`; `excluded` (folders and files), when given, replaces the built-in folder list."""
+    skip = excluded or (lambda path: path.name in SKIPPED_DIRECTORIES)
     found: list[Path] = []
     for current, dirnames, filenames in os.walk(directory):
         here = Path(current)
         dirnames[:] = sorted(
-            name for name in dirnames if name not in SKIPPED_DIRECTORIES and not _is_environment(here / name)
+            name for name in dirnames if not skip(here / name) and not _is_environment(here / name)
         )
-        found.extend(here / name for name in sorted(filenames) if name.endswith(suffixes))
+        found.extend(here / name for name in sorted(filenames)
+                     if name.endswith(suffixes) and (excluded is None or not excluded(here / name)))
     ignored = _git_ignored(directory, found)
     yield from (path for path in found if path not in ignored)
 
 
-def collect(paths: Iterable[str | Path], suffixes: tuple[str, ...] = PYTHON_SUFFIXES) -> list[Path]:
-    """Expand folders into the Python files under them; raises FileNotFoundError for a missing path."""
+def collect(paths: Iterable[str | Path], suffixes: tuple[str, ...] = PYTHON_SUFFIXES,
+            excluded: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Expand folders into the Python files under them; raises FileNotFoundError for a missing path.
+
+    `excluded` applies to what walking finds, not to the paths given.
+    """
     collected: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            collected.extend(walk(path, suffixes))
+            collected.extend(walk(path, suffixes, excluded))
         elif path.exists():
             collected.append(path)
         else:
