@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import libcst as cst
 
@@ -79,6 +80,8 @@ class FileAnalysis:
     module_env: dict[str, AbsVal] = field(default_factory=dict)
     # Import bindings at module level: qualified name → local name.
     imports: dict[str, str] = field(default_factory=dict)
+    # The module body while it runs (its bindings are the globals functions see meanwhile).
+    module_body: Any = None
     # How many call-site re-interpretations enclose this analysis (see loss_calls_in_context).
     context_depth: int = 0
 
@@ -113,7 +116,11 @@ class FileAnalysis:
 def analyse(module: cst.Module, package: str | None = None) -> FileAnalysis:
     analysis = FileAnalysis(module, package)
     body = _Body(analysis, None)
+    # Functions called while the module body runs (`model = Net(); out = model(x)` at top
+    # level) must see the globals bound so far.
+    analysis.module_body = body
     body.run()
+    analysis.module_body = None
     analysis.module_env = body.env
     for function in list(analysis.functions):
         analysis.summary(function)
@@ -581,8 +588,10 @@ class _Body:
         name = node.value
         if name in self.env:
             return self.env[name]
-        if name in self.analysis.module_env and self.function is not None:
-            return self.analysis.module_env[name]
+        if self.function is not None:
+            module_env = self.analysis.module_body.env if self.analysis.module_body else self.analysis.module_env
+            if name in module_env:
+                return module_env[name]
         if name in ("True", "False", "None"):
             return single(Value(Domain.NUMBER, _NONE if name == "None" else None, carries_graph=False))
         if name in _BUILTIN_NAMES:
@@ -795,6 +804,9 @@ class _Body:
                 results.extend(self._call_object(candidate, node, args))
         if method is not None and receiver is not None:
             results = list(self._call_method(method, receiver, node, args))
+        elif receiver is not None and func.attr.value in api.MODULE_SELF_RETURNING_METHODS and all(
+                isinstance(v.obj, _MODULE_OBJECTS) for v in receiver):
+            results = list(receiver)  # `Net().to(device)`, `model.eval()` are still the model
         result = tensors.call(self.module, node, qualname, method, receiver, callee, tuple(results) or UNKNOWN,
                               self.analysis.values)
         if tensors.grad_disabled(self.contexts):
@@ -835,6 +847,8 @@ class _Body:
             value = Value(obj=Layer(layer, node, qualname))
             self.analysis.constructions[node] = value
             return single(value)
+        if qualname in api.MODULE_WRAPPERS:
+            return first  # DataParallel(model), torch.compile(model) behave like the model
         if qualname == api.SEQUENTIAL:
             last = args[-1] if args and not any(a.star for a in node.args) else None
             return single(Value(obj=Sequential(last, node)))
@@ -1156,6 +1170,9 @@ class _Body:
         if method.endswith("_") and isinstance(receiver, cst.Name) and receiver.value in self.env:
             self.env[receiver.value] = result
         return result
+
+
+_MODULE_OBJECTS = (Instance, Layer, Sequential, LossObject)
 
 
 @dataclass(eq=False)

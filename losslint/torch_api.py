@@ -288,11 +288,27 @@ LOG_COUNTERPART_FUNCTIONS: dict[str, str] = {
 LOG_COUNTERPART_METHODS: dict[str, str] = {"softmax": "log_softmax"}
 
 # Activations with a `dim` argument, for LL305 and for fixes that must keep the dim.
-DIM_ACTIVATION_FUNCTIONS = frozenset({"torch.softmax", _F + "softmax", "torch.log_softmax", _F + "log_softmax"})
+DIM_ACTIVATION_FUNCTIONS = frozenset({"torch.softmax", _F + "softmax", "torch.log_softmax", _F + "log_softmax",
+                                      _F + "softmin"})
 DIM_ACTIVATION_METHODS = frozenset({"softmax", "log_softmax"})
-DIM_ACTIVATION_MODULES = frozenset({_NN + "Softmax", _NN + "LogSoftmax"})
+DIM_ACTIVATION_MODULES = frozenset({_NN + "Softmax", _NN + "LogSoftmax", _NN + "Softmin"})
+# Where the `dim` parameter sits: functional forms (input first) and module constructors.
+DIM_PARAMS_FUNCTIONAL = ("input", "dim", "_stacklevel", "dtype")
+DIM_PARAMS_MODULE = ("dim",)
+# The functional forms whose `dim` may be left out (torch then picks one from the input's rank).
+IMPLICIT_DIM_FUNCTIONS = frozenset({_F + "softmax", _F + "log_softmax", _F + "softmin"})
 
 SEQUENTIAL = _NN + "Sequential"
+# nn.Module methods that return the module itself: the result is still the same model or loss.
+MODULE_SELF_RETURNING_METHODS = frozenset({
+    "to", "cuda", "cpu", "train", "eval", "float", "double", "half", "bfloat16", "requires_grad_", "apply",
+    "type", "to_empty", "share_memory", "xpu", "mps",
+})
+# Wrappers whose call behaves like the wrapped model's.
+MODULE_WRAPPERS = frozenset({
+    _NN + "DataParallel", _NN + "parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel",
+    "torch.compile", "torch.jit.script",
+})
 MODULE_BASE = _NN + "Module"
 
 # ---------------------------------------------------------------------------
@@ -303,7 +319,8 @@ MODULE_BASE = _NN + "Module"
 DOMAIN_PRESERVING_METHODS = frozenset({
     "view", "view_as", "reshape", "reshape_as", "squeeze", "unsqueeze", "flatten", "unflatten",
     "transpose", "permute", "movedim", "moveaxis", "swapaxes", "swapdims", "t", "contiguous",
-    "float", "double", "half", "bfloat16", "to", "type", "type_as", "cpu", "cuda",
+    "float", "double", "half", "bfloat16", "long", "int", "short", "byte", "char", "to", "type", "type_as", "cpu",
+    "cuda",
     "clone", "detach", "expand", "expand_as", "repeat", "narrow", "select", "index_select",
     "gather", "take_along_dim", "masked_select", "squeeze_", "unsqueeze_", "requires_grad_",
 })
@@ -326,6 +343,16 @@ EXP_FUNCTIONS = frozenset({"torch.exp"})
 SUM_FUNCTIONS = frozenset({"torch.sum"})
 MEAN_FUNCTIONS = frozenset({"torch.mean"})
 MAX_FUNCTIONS = frozenset({"torch.max", "torch.amax", "torch.logsumexp"})
+MAX_METHODS = frozenset({"max", "amax", "logsumexp"})
+# Reductions that return a (values, indices) pair when given a dim.
+MAX_WITH_INDICES = frozenset({"torch.max", "max"})
+# Indexing by an index tensor along a dim: picks one entry per row (the target class's).
+PICKING_METHODS = frozenset({"gather", "take_along_dim"})
+PICKING_FUNCTIONS = frozenset({"torch.gather", "torch.take_along_dim"})
+# Results that are never negative (so exp of their negation cannot overflow).
+NON_NEGATIVE_METHODS = frozenset({"abs", "absolute", "square", "relu"})
+NON_NEGATIVE_FUNCTIONS = frozenset({"torch.abs", "torch.absolute", "torch.square", "torch.relu", _F + "relu",
+                                    _F + "softplus", "builtins.abs"})
 ONE_HOT_FUNCTIONS = frozenset({_F + "one_hot"})
 # Calls that turn a tensor into a python number (no autograd graph).
 TO_NUMBER_METHODS = frozenset({"item", "tolist"})
@@ -333,6 +360,159 @@ TO_NUMBER_BUILTINS = frozenset({"float", "int"})
 
 # Attribute and key names under which the big frameworks return raw scores.
 LOGITS_NAMES = frozenset({"logits", "logit"})
+
+# ---------------------------------------------------------------------------
+# Masks, counts, padding (LL4)
+# ---------------------------------------------------------------------------
+
+# Calls whose result is a boolean mask (every element 0 or 1).
+MASK_METHODS = frozenset({
+    "eq", "ne", "gt", "ge", "lt", "le", "greater", "greater_equal", "less", "less_equal", "not_equal",
+    "logical_not", "logical_and", "logical_or", "logical_xor", "isfinite", "isnan", "isinf", "isin", "bool",
+})
+MASK_FUNCTIONS = frozenset({
+    "torch.eq", "torch.ne", "torch.gt", "torch.ge", "torch.lt", "torch.le", "torch.not_equal",
+    "torch.logical_not", "torch.logical_and", "torch.logical_or", "torch.logical_xor",
+    "torch.isfinite", "torch.isnan", "torch.isinf", "torch.isin",
+})
+# Casts: a 0/1 mask stays a 0/1 mask (`mask.float()`, `mask.long()`, `mask.to(dtype)`).
+CAST_METHODS = frozenset({"float", "double", "half", "bfloat16", "long", "int", "short", "byte", "to", "type",
+                          "type_as"})
+# Calls that count the non-zero elements of their argument: a count whatever the mask's values.
+COUNT_METHODS = frozenset({"count_nonzero"})
+COUNT_FUNCTIONS = frozenset({"torch.count_nonzero"})
+# Lower bounds that keep a count away from zero.
+MAXIMUM_FUNCTIONS = frozenset({"torch.maximum", "torch.fmax"})
+# `torch.where(condition, a, b)`: `a` is evaluated where the condition holds.
+CONDITIONAL_FUNCTIONS = frozenset({"torch.where"})
+# Boolean-mask selection as a call (`x[mask]` is the subscript form).
+SELECTING_METHODS = frozenset({"masked_select"})
+SELECTING_FUNCTIONS = frozenset({"torch.masked_select"})
+# Replacing some elements: the domain survives, the padding and an unguarded count do not.
+FILLING_METHODS = frozenset({"masked_fill", "index_fill", "masked_scatter", "scatter", "index_put", "fill"})
+
+# Name tokens that make a parameter, attribute, key or unknown value a mask (weak evidence:
+# such a mask may be soft, so fixes that rely on it being 0/1 are unsafe).
+MASK_NAME_TOKENS = frozenset({"mask", "masks"})
+# Whole names that mean "the valid (non-padding) positions".
+MASK_NAMES = frozenset({"valid", "is_valid", "non_pad", "nonpad", "not_pad", "non_padding", "not_padding"})
+# Tokens before `mask` that make the name something else (`num_masks`, `use_mask`, `apply_mask`).
+NOT_MASK_PREFIX_TOKENS = frozenset({"num", "n", "count", "len", "length", "size", "shape", "dim", "use", "has", "no",
+                                    "with", "need", "apply", "make", "get", "build", "create", "compute", "return",
+                                    "is", "to"})
+# Tokens after a leading `mask` that make the name something else (`mask_token`, `mask_ratio`, `mask_loss`).
+NOT_MASK_SUFFIX_TOKENS = NOT_MASK_PREFIX_TOKENS | {"fill", "value", "id", "ids", "idx", "index", "token", "ratio",
+                                                   "prob", "rate", "type", "mode", "fn", "func", "logits", "loss"}
+
+# Padding: functions whose `value` fills the padded positions, with the parameter and its default.
+PADDING_FUNCTIONS: dict[str, tuple[str, int, object]] = {
+    "torch.nn.utils.rnn.pad_sequence": ("padding_value", 2, 0),
+    _F + "pad": ("value", 3, 0),
+}
+# Filling a whole tensor with a pad id (then writing the real tokens in) also pads it.
+FULL_FUNCTIONS: dict[str, int] = {"torch.full": 1, "torch.full_like": 1}
+FULL_METHODS: dict[str, int] = {"new_full": 1}
+# Name tokens of a pad id (`pad_id`, `self.pad_idx`, `tokenizer.pad_token_id`, `PAD`).
+PAD_NAME_TOKENS = frozenset({"pad", "padding"})
+# The other tokens a pad id's name may have (`tgt_pad_idx`, `pad_token_id`, `padding_value`).
+PAD_ID_TOKENS = frozenset({"id", "idx", "index", "token", "tok", "value", "symbol", "label", "labels", "tgt",
+                           "trg", "src", "target", "word", "char", "sym"})
+# Class-index losses whose ignore_index decides whether padding positions are trained.
+IGNORE_INDEX_LOSSES = frozenset({"cross_entropy", "nll_loss", "nll_loss2d"})
+
+# Backward passes that need a scalar (or an explicit gradient): the method and the functional form.
+BACKWARD_METHODS = frozenset({"backward"})
+BACKWARD_FUNCTIONS: dict[str, str] = {"torch.autograd.backward": "grad_tensors"}
+
+# ---------------------------------------------------------------------------
+# Shapes, dtypes, autograd graphs and labels (LL3, LL5)
+# ---------------------------------------------------------------------------
+
+# Spellings of a dtype → its canonical name.
+DTYPES: dict[str, str] = {
+    "torch.float32": "float32", "torch.float": "float32", "torch.float64": "float64", "torch.double": "float64",
+    "torch.float16": "float16", "torch.half": "float16", "torch.bfloat16": "bfloat16",
+    "torch.int64": "int64", "torch.long": "int64", "torch.int32": "int32", "torch.int": "int32",
+    "torch.int16": "int16", "torch.short": "int16", "torch.int8": "int8", "torch.uint8": "uint8",
+    "torch.bool": "bool", "builtins.float": "float64", "builtins.int": "int64", "builtins.bool": "bool",
+}
+# Legacy tensor types (`torch.LongTensor(x)`, `x.type(torch.FloatTensor)`) → dtype.
+TENSOR_TYPES: dict[str, str] = {
+    f"torch{device}.{name}Tensor": dtype
+    for device in ("", ".cuda")
+    for name, dtype in (("Float", "float32"), ("Double", "float64"), ("Half", "float16"), ("BFloat16", "bfloat16"),
+                        ("Long", "int64"), ("Int", "int32"), ("Short", "int16"), ("Char", "int8"), ("Byte", "uint8"),
+                        ("Bool", "bool"))
+}
+# Cast methods → the dtype they give.
+DTYPE_METHODS: dict[str, str] = {
+    "float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16", "long": "int64",
+    "int": "int32", "short": "int16", "char": "int8", "byte": "uint8", "bool": "bool",
+}
+FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+INTEGER_DTYPES = frozenset({"uint8", "int8", "int16", "int32", "int64"})
+
+# Tensor methods whose result has the receiver's shape (casts, moves, copies, elementwise maths).
+SHAPE_KEEPING_METHODS = frozenset({
+    "float", "double", "half", "bfloat16", "long", "int", "short", "char", "byte", "bool", "to", "type", "type_as",
+    "cpu", "cuda", "clone", "detach", "detach_", "contiguous", "requires_grad_", "softmax", "log_softmax",
+    "sigmoid", "exp", "log", "log1p", "abs", "neg", "relu", "tanh", "clamp", "clamp_min", "clamp_max", "clip",
+    "masked_fill", "pin_memory",
+})
+# Tensor methods whose result keeps the receiver's dtype (moves, copies and rearrangements).
+DTYPE_KEEPING_METHODS = frozenset({
+    "cpu", "cuda", "clone", "detach", "detach_", "contiguous", "requires_grad_", "pin_memory", "view", "reshape",
+    "view_as", "reshape_as", "squeeze", "unsqueeze", "flatten", "transpose", "permute", "t", "expand", "expand_as",
+    "movedim", "moveaxis", "swapaxes", "swapdims", "narrow", "select", "index_select", "gather", "masked_select",
+    "masked_fill", "clamp", "clamp_min", "clamp_max", "clip",
+})
+# Reductions: no dim gives a scalar; a dim removes it (or keeps it as 1 with keepdim=True).
+REDUCTION_METHODS = frozenset({"sum", "mean", "nansum", "nanmean", "prod", "std", "var", "amax", "amin",
+                               "logsumexp", "all", "any", "norm"})
+INDEX_REDUCTION_METHODS = frozenset({"argmax", "argmin"})
+# Factories whose positional arguments (or one tuple) are the size, and their default dtype.
+SIZED_FACTORIES: dict[str, str | None] = {
+    "torch.zeros": "float32", "torch.ones": "float32", "torch.empty": "float32", "torch.rand": "float32",
+    "torch.randn": "float32",
+}
+# Factories taking another tensor: same shape (and dtype unless given).
+LIKE_FACTORIES = frozenset({"torch.zeros_like", "torch.ones_like", "torch.empty_like", "torch.rand_like",
+                            "torch.randn_like", "torch.full_like", "torch.randint_like"})
+# Building a tensor from data: the data's facts survive, with the given dtype.
+TENSOR_FROM_DATA = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.from_numpy"})
+# Layers whose output has their input's shape, and layers that replace the last dimension
+# (with the constructor parameter and position of the new size).
+SHAPE_KEEPING_LAYERS = frozenset({_NN + "Softmax", _NN + "LogSoftmax", _NN + "Sigmoid", _NN + "LogSigmoid",
+                                  _NN + "Softmin"})
+FEATURE_LAYERS: dict[str, tuple[str, int]] = {_NN + "Linear": ("out_features", 1),
+                                              _NN + "LazyLinear": ("out_features", 0)}
+# Methods that return a tensor cut from the autograd graph, or a python object.
+GRAPH_CUTTING_METHODS = frozenset({"detach", "detach_", "numpy", "tolist", "item"})
+GRAPH_CUTTING_ATTRIBUTES = frozenset({"data"})
+# Context managers and decorators that switch autograd recording off, or back on.
+NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                              "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
+ENABLE_GRAD_CONTEXTS = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
+                                  "torch.autograd.grad_mode.enable_grad"})
+
+# Methods that back-propagate: `loss.backward()`, and the frameworks' `accelerator.backward(loss)`,
+# `self.manual_backward(loss)` (Lightning), `fabric.backward(loss)`.
+BACKWARD_DELEGATES = frozenset({"backward", "manual_backward"})
+
+# Names of data-set labels (weak evidence of class indices for a class-index loss): whole
+# names, or the last token of a name (`gt_labels`, `batch_targets`).
+LABEL_NAMES = frozenset({"y", "labels", "label", "target", "targets", "tgt", "tgts", "gt", "gts", "lbl", "lbls",
+                         "y_true", "ys", "cls", "classes", "class_ids", "label_ids", "class_idx", "class_index"})
+LABEL_NAME_TOKENS = frozenset({"labels", "label", "targets", "target", "tgt", "lbl", "lbls", "gt"})
+# Name tokens that make a target a distribution rather than class indices.
+SOFT_TARGET_TOKENS = frozenset({"soft", "prob", "probs", "probability", "probabilities", "onehot", "hot", "one",
+                                "smooth", "smoothed", "smoothing", "mix", "mixed", "mixup", "cutmix", "dist",
+                                "distribution", "teacher", "pseudo", "multi", "multilabel", "weights", "weight",
+                                "score", "scores", "logits", "density", "heatmap", "heatmaps", "float"})
+# Names of a class dimension in shape unpackings, views and comments (`B, T, V = logits.shape`).
+CLASS_DIM_NAMES = frozenset({"v", "c", "k", "vocab", "vocab_size", "n_vocab", "nvocab", "num_classes", "n_classes",
+                             "nclasses", "n_class", "num_class", "classes", "num_labels", "n_labels", "nlabels",
+                             "n_tokens", "num_tokens", "ntokens", "ntoken", "vocabulary_size", "n_cls", "num_cls"})
 
 # ---------------------------------------------------------------------------
 # Canonical names: the many spellings torch exports for one object

@@ -166,6 +166,23 @@ FLAGGED_LL101 = {
         def main(loader):
             train(Net(), loader, nn.CrossEntropyLoss())
         """,
+    "models and losses moved to a device or wrapped": """
+        import torch
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(20, 5), nn.Softmax(dim=1))
+            def forward(self, x):
+                return self.body(x)
+        device = torch.device("cpu")
+        model = nn.DataParallel(Net().to(device))
+        model.train()
+        criterion = nn.CrossEntropyLoss().to(device)
+        for x, y in []:
+            outputs = model(x.to(device))
+            loss = criterion(outputs, y.to(device))
+        """,
 }
 
 SILENT = {
