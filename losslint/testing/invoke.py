@@ -23,7 +23,11 @@ WEIGHT_PARAMETERS = ("weight", "pos_weight")
 
 
 class LossContractError(Exception):
-    """The loss returned something that is not a scalar tensor."""
+    """The loss returned something that is not a scalar tensor; `property` is the property that names it."""
+
+    def __init__(self, returned: str, cause: str, property: str) -> None:
+        super().__init__(f"the loss returned {returned}: {cause}")
+        self.returned, self.cause, self.property = returned, cause, property
 
 
 def describe_callable(fn: Callable[..., Any]) -> str:
@@ -62,16 +66,19 @@ class LossUnderTest:
         else:
             self.reduction_control = "reduction" in parameters
             self.weight_parameters = {p for p in WEIGHT_PARAMETERS if p in parameters}
+        # Class weights a function applies unless told otherwise (a partial's bound `weight=`).
+        self.default_weights = {p: parameters[p].default for p in self.weight_parameters
+                                if not self.is_module and isinstance(parameters[p].default, torch.Tensor)}
 
     @property
     def module_reduction(self) -> str | None:
         return getattr(self.fn, "reduction", None) if self.is_module else None
 
     def current_weight(self, parameter: str) -> torch.Tensor | None:
-        """The class weight the loss applies by default (a module's buffer), if any."""
+        """The class weight the loss applies as called (a module's buffer, a partial's bound argument)."""
         if self.is_module:
             return getattr(self.fn, parameter, None)
-        return self.overrides.get(parameter)
+        return self.overrides.get(parameter, self.default_weights.get(parameter))
 
     def variant(self, **options: Any) -> LossUnderTest:
         """The same loss with `reduction=` / `weight=` / `pos_weight=` set.
@@ -106,13 +113,16 @@ class LossUnderTest:
         value = self.raw(batch, **extra)
         if not isinstance(value, torch.Tensor):
             raise LossContractError(
-                f"the loss returned {type(value).__name__}, not a tensor: return the loss tensor itself "
-                "(not .item()) so it can be differentiated"
+                f"a {type(value).__name__}, not a tensor",
+                "return the loss tensor itself (not .item() or float()) so it can be differentiated",
+                property="improves",
             )
         if value.numel() != 1:
             raise LossContractError(
-                f"the loss returned shape {list(value.shape)}, not a scalar: reduce it with 'mean' or 'sum' "
-                "(check_loss tests the reduced loss; reduction='none' is checked through the reduction property)"
+                f"shape {list(value.shape)}, not a scalar",
+                "reduce it with .mean() or .sum() (reduction='none' gives per-element losses; check_loss "
+                "tests the reduced loss)",
+                property="reduction",
             )
         return value.reshape(())
 

@@ -11,7 +11,7 @@ import torch
 
 from losslint.testing.catalog import PROPERTIES, run_order
 from losslint.testing.context import HarnessContext, Verdict
-from losslint.testing.invoke import LossUnderTest
+from losslint.testing.invoke import LossContractError, LossUnderTest
 from losslint.testing.properties import CHECKS
 from losslint.testing.report import CALL, HarnessReport, PropertyResult
 from losslint.testing.tasks import Batch, Task, make_task
@@ -60,9 +60,9 @@ def run(
         try:
             base = _user_batch(task, inputs, seed, num_classes) if inputs else task.sample(torch.Generator().manual_seed(seed))
             settings = f"{task.settings()}, reduction={reduction}, seed={seed}" + (", mixed precision" if mixed_precision else "")
-            failure = _preflight(loss, task, base)
-            if failure is not None:
-                return HarnessReport(loss.name, settings, (failure,))
+            failures = _preflight(loss, task, base, selected)
+            if failures:
+                return HarnessReport(loss.name, settings, failures)
             ctx = HarnessContext(loss, task, base, seed, _resolve_baseline(baseline, task), minimum, reduction,
                                  mixed_precision, tolerances)
             return _run_properties(ctx, selected, settings, explicit=explicit)
@@ -109,18 +109,30 @@ def _result(name: str, verdict: Verdict) -> PropertyResult:
                           verdict.cause)
 
 
-def _preflight(loss: LossUnderTest, task: Task, base: Batch) -> PropertyResult | None:
-    """One call on well-formed inputs; if it fails there is nothing else worth running."""
+def _preflight(loss: LossUnderTest, task: Task, base: Batch, selected: Sequence[str]) -> tuple[PropertyResult, ...]:
+    """One call on well-formed inputs; if it fails there is nothing else worth running.
+
+    An error is reported as `call`; a result that is not a scalar tensor fails the property that
+    names it (reduction for a shape, improves for a float) and blocks the others.
+    """
     try:
         loss(base)
+    except LossContractError as error:
+        expected = f"a scalar loss tensor for {task.describe(base)}"
+        return tuple(
+            PropertyResult(spec.name, "fail", f"returns {error.returned}", expected, error.cause)
+            if spec.name == error.property
+            else PropertyResult(spec.name, "blocked", "not run: no scalar loss to test", "")
+            for spec in PROPERTIES if spec.name == error.property or spec.name in selected
+        )
     except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return PropertyResult(
+        return (PropertyResult(
             CALL, "fail", f"{type(error).__name__}: {first_line[:200]}", f"a scalar loss for {task.describe(base)}",
             f"the loss cannot be called on well-formed {task.name} inputs {LAYOUT[task.name]}: check task= and "
             "num_classes=, or wrap the loss (functools.partial, a lambda) to take them",
-        )
-    return None
+        ),)
+    return ()
 
 
 def _resolve_baseline(baseline: float | str | None, task: Task) -> float | None:

@@ -321,12 +321,19 @@ class Sequence(Multiclass):
         return self._sample(gen, batch_size or self.batch_size, self.length)
 
     def _sample(self, gen: torch.Generator, batch_size: int, length: int) -> Batch:
-        target = torch.randint(0, self.size, (batch_size, length), generator=gen)
+        target = self.random_targets(torch.empty(batch_size, length, dtype=torch.long), gen)
         mask = torch.ones(batch_size, length, dtype=torch.bool) if self.uses_mask else None
         return Batch((torch.randn(batch_size, length, self.size, generator=gen),), target, mask)
 
     def unit_shape(self, batch: Batch) -> torch.Size:
         return batch.outputs[0].shape[:2]
+
+    def random_targets(self, target: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        # A real token never carries the padding id, even when it is a vocabulary id (pad token 0).
+        if not 0 <= self.ignore_index < self.size:
+            return super().random_targets(target, gen)
+        tokens = torch.randint(0, self.size - 1, target.shape, generator=gen)
+        return tokens + (tokens >= self.ignore_index).long()
 
     def counted(self, batch: Batch) -> torch.Tensor:
         if batch.mask is not None:

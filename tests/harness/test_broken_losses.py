@@ -95,6 +95,19 @@ def inverted_class_weights(logits, target, weight=None):
     return F.cross_entropy(logits, target, weight=None if weight is None else 1 / weight)
 
 
+def per_example_losses(logits, target):
+    return F.cross_entropy(logits, target, reduction="none")
+
+
+def detached_value(logits, target):
+    return F.cross_entropy(logits, target).item()
+
+
+def pad_token_counted(logits, target):
+    """Padding is token 0 here, but the loss averages over every position."""
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum") / target.numel()
+
+
 def sequence_cross_entropy(logits, target):
     return F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100)
 
@@ -104,8 +117,10 @@ BROKEN = [
     pytest.param(masked_mean_without_guard, "sequence", 7, {}, "empty_batch", id="masked-mean-without-guard"),
     pytest.param(sequence_cross_entropy, "sequence", 7, {}, "empty_batch", id="ignore_index-mean-all-ignored"),
     pytest.param(padding_in_the_mean, "sequence", 7, {}, "masking", id="padding-in-the-mean"),
+    pytest.param(pad_token_counted, "sequence", 7, {"ignore_index": 0}, "masking", id="pad-token-0-counted"),
     pytest.param(ignored_tokens_in_the_mean, "sequence", 7, {}, "masking", id="ignored-tokens-in-the-mean"),
     pytest.param(sum_used_as_mean, "multiclass", 5, {}, "reduction", id="wrong-reduction"),
+    pytest.param(per_example_losses, "multiclass", 5, {}, "reduction", id="not-reduced"),
     pytest.param(broadcasting_mse, "regression", None, {}, "shape_contract", id="broadcasting-mse"),
     pytest.param(unstable_bce, "binary", None, {}, "stability", id="unstable-handwritten-bce"),
     pytest.param(bce_on_sigmoid, "binary", None, {}, "stability", id="bce-on-saturated-sigmoid"),
@@ -116,6 +131,7 @@ BROKEN = [
     pytest.param(negated_mse, "regression", None, {}, "improves", id="sign-error-mse"),
     pytest.param(rounded_prediction, "regression", None, {}, "improves", id="non-differentiable-round"),
     pytest.param(zero_one_loss, "binary", None, {}, "improves", id="non-differentiable-step"),
+    pytest.param(detached_value, "multiclass", 5, {}, "improves", id="returns-a-float"),
     pytest.param(wrong_custom_backward, "regression", None, {}, "gradcheck", id="wrong-custom-backward"),
     pytest.param(inverted_class_weights, "multiclass", 5, {}, "weights", id="inverted-class-weights"),
 ]
@@ -180,3 +196,12 @@ def test_a_loss_that_cannot_be_called_reports_the_call():
     assert report.failed == {"call"}
     assert "TypeError" in report.result("call").measured
     assert "well-formed ranking inputs" in report.result("call").cause
+
+
+def test_a_sum_over_time_steps_is_named_by_its_factor():
+    def summed_over_time(logits, target):
+        return F.cross_entropy(logits.transpose(1, 2), target, reduction="none").sum(1).mean()
+
+    report = failure(summed_over_time, "sequence", 7)
+    assert report.failed == {"baseline"}
+    assert "6 times its baseline: it sums over 6 elements" in report.result("baseline").cause

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -32,6 +33,11 @@ def sequence_ce_per_sequence(logits, target):
     lengths = (target != -100).sum(1)
     present = lengths > 0
     return (per_token.sum(1) / lengths.clamp_min(1))[present].sum() / present.sum().clamp_min(1)
+
+
+def sequence_ce_pad_token_0(logits, target):
+    total = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0, reduction="sum")
+    return total / (target != 0).sum().clamp_min(1)
 
 
 def focal(logits, target, gamma=2.0):
@@ -111,6 +117,9 @@ CORRECT = [
     pytest.param(sequence_ce_guarded, "sequence", 11, {}, id="sequence-ce-guarded"),
     pytest.param(sequence_ce_masked, "sequence", 11, {}, id="sequence-ce-masked"),
     pytest.param(sequence_ce_per_sequence, "sequence", 11, {}, id="sequence-ce-per-sequence"),
+    pytest.param(sequence_ce_pad_token_0, "sequence", 11, {"ignore_index": 0}, id="sequence-ce-pad-token-0"),
+    pytest.param(functools.partial(F.cross_entropy, weight=torch.tensor([1.0, 2.0, 3.0, 1.0, 0.5])), "multiclass", K,
+                 {}, id="partial-cross_entropy-weighted"),
     pytest.param(nn.CrossEntropyLoss(weight=torch.rand(11) + 0.5), "multiclass", 11, {},
                  id="CrossEntropyLoss-random-weights"),
     pytest.param(F.binary_cross_entropy, "reconstruction", None, {"mixed_precision": True}, id="bce-reconstruction"),

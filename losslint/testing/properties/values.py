@@ -68,9 +68,10 @@ def _baseline_cause(ctx: HarnessContext, value: float, expected: float) -> str:
     if expected and close(value, -expected, ctx.tolerances.baseline):
         return "the loss is the negative of its baseline: a sign error?"
     ratio = value / expected if expected else math.inf
-    if ctx.task.name == "multilabel" and close(ratio, ctx.task.size, 1e-3):
-        return (f"the loss is K = {ctx.task.size} times log 2: it sums over the labels instead of averaging; "
-                f"if that is intended pass baseline={fmt(value)}")
+    if math.isfinite(ratio) and ratio > 1.5 and close(ratio, round(ratio), 1e-3):
+        return (f"the loss is {round(ratio)} times its baseline: it sums over {round(ratio)} elements (labels, "
+                f"time steps, features) where the baseline assumes a mean; if that is intended pass "
+                f"baseline={fmt(value)}")
     return (f"{fmt(value)} instead of {fmt(expected)}: if the loss is meant to differ at uninformative outputs "
             "(focal, label smoothing, a margin), pass its baseline=<value> (or baseline=None to skip)")
 

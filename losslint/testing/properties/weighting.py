@@ -37,7 +37,7 @@ def weights(ctx: HarnessContext) -> Verdict:
     probes = task.weight_probes(batch, loss.weight_parameters)
     measured, problems, causes = [], [], []
     for probe in probes:
-        unweighted = loss.variant(**{probe.parameter: None}) if loss.is_module else loss
+        unweighted = loss.variant(**{probe.parameter: None})
         ones = torch.ones(probe.size)
         up = ones.clone()
         up[probe.up_weighted] = UP_WEIGHT
