@@ -13,14 +13,12 @@ from pathlib import Path
 import click
 
 from losslint import __version__
-from losslint.engine import check_text
-from losslint.files import collect
-from losslint.findings import Applicability, Finding
-from losslint.api import lint_files
+from losslint.config import ConfigError, FileSettings, Layer, Overrides, Resolver
+from losslint.files import CHECKED_SUFFIXES, collect
+from losslint.findings import Finding
 from losslint.registry import all_rules, rule_by_code
 from losslint.reporters import REPORTERS
-from losslint.selection import Selection, UnknownCodeError
-from losslint.source import decode
+from losslint.runner import FileResult, Mode, count_fixable, run, run_bytes
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -35,65 +33,187 @@ def main() -> None:
     """Find PyTorch loss bugs before they waste a training run."""
 
 
+class ConfigurationError(click.ClickException):
+    """An unusable configuration file or rule code: exit status 2, like any usage error."""
+
+    exit_code = EXIT_USAGE
+
+
+TEXT_FORMATS = ("full", "concise")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated; ALL for all).")
 @click.option("--extend-select", multiple=True, help="Codes or prefixes to enable on top of the selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes and write them; report what is left.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="With --fix or --diff, apply unsafe fixes too (they change the loss value or object).")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
+@click.option("--fixable", multiple=True, help="Codes or prefixes whose fixes may be applied (default: ALL).")
+@click.option("--unfixable", multiple=True, help="Codes or prefixes whose fixes must not be applied.")
+@click.option("--add-noqa", is_flag=True,
+              help="Add `# noqa: CODE` comments for every finding (adopt losslint, then gate only new code).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Use this configuration file (a pyproject.toml, or a TOML file of losslint settings) "
+                   "for every file instead of each file's nearest pyproject.toml.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--exclude", multiple=True, help="Glob patterns of files and folders to skip (replaces `exclude`).")
+@click.option("--extend-exclude", multiple=True, help="Glob patterns to skip on top of `exclude`.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply the exclusions to paths given explicitly too (as pre-commit and editors pass them).")
 @click.option("--output-format", type=click.Choice(sorted(REPORTERS)), default="full", show_default=True)
+@click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the report to this file instead of standard output.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
-@click.option("--stdin-filename", default=None, help="The name to report for source read from `-`.")
+@click.option("--stdin-filename", default=None,
+              help="The path to report (and to find the configuration from) for source read from `-`.")
 def check(
     paths: tuple[str, ...],
     select: tuple[str, ...],
     extend_select: tuple[str, ...],
     ignore: tuple[str, ...],
+    fix: bool,
+    unsafe_fixes: bool,
+    diff: bool,
+    fixable: tuple[str, ...],
+    unfixable: tuple[str, ...],
+    add_noqa: bool,
+    config_path: Path | None,
+    isolated: bool,
+    exclude: tuple[str, ...],
+    extend_exclude: tuple[str, ...],
+    force_exclude: bool,
     output_format: str,
+    output_file: Path | None,
     jobs: int | None,
     stdin_filename: str | None,
 ) -> None:
-    """Check PATHS (files or folders; `-` reads stdin; default: the current folder)."""
+    """Check PATHS (files or folders; `-` reads stdin; default: the current folder).
+
+    Exit status: 0 nothing left to report, 1 findings reported (after fixing, with --fix),
+    2 usage error, bad configuration or a missing path.
+    """
+    reading_stdin = paths == ("-",)
+    if add_noqa and (fix or diff or reading_stdin):
+        raise click.UsageError("--add-noqa works on files, without --fix or --diff")
+    mode = Mode(fix=fix, unsafe=unsafe_fixes, diff=diff, add_noqa=add_noqa)
     try:
-        selection = Selection(_codes(select) or None, _codes(extend_select), _codes(ignore))
-        rules = selection.rules()
-    except UnknownCodeError as error:
-        raise click.UsageError(str(error)) from error
+        overrides = Overrides(
+            rules=Layer(_codes(select) or None, _codes(extend_select), _codes(ignore)),
+            fixable=Layer(_codes(fixable) or None, (), _codes(unfixable)),
+            exclude=_codes(exclude) or None,
+            extend_exclude=_codes(extend_exclude),
+        )
+        resolver = Resolver(config_path, overrides, isolated=isolated)
+        stdin_data = b""
+        if reading_stdin:
+            results, settings_of, stdin_data = _check_stdin(resolver, mode, stdin_filename, force_exclude)
+        else:
+            settings_of = {path: resolver.settings_for(path) for path in _files(paths, resolver, force_exclude)}
+            results = run(list(settings_of.items()), mode, jobs)
+    except ConfigError as error:
+        raise ConfigurationError(str(error)) from None
 
-    sources: dict[str, str] = {}
-    findings: list[Finding] = []
-    if paths == ("-",):
-        name = stdin_filename or "-"
-        text = decode(sys.stdin.buffer.read()).text
-        sources[name] = text
-        findings = check_text(text, name, rules)
+    findings = sorted((f for result in results for f in result.findings),
+                      key=lambda f: (f.path, f.cell or 0, f.span.start, f.code))
+    sources = {key: text for result in results for key, text in result.sources.items()}
+    for result in results:
+        if result.write_error is not None:
+            click.echo(f"losslint: cannot write {result.path}: {result.write_error} (left unchanged)", err=True)
+
+    summary = _summary(findings, results, settings_of, mode)
+    report = REPORTERS[output_format](findings, sources)
+    if output_format in TEXT_FORMATS:
+        report, summary_printed = report + summary + "\n", True
     else:
-        try:
-            files = [str(p) for p in collect(paths or (".",))]
-        except FileNotFoundError as error:
-            raise click.UsageError(f"path does not exist: {error}") from error
-        findings = lint_files(files, rules, jobs)
-        for path in {f.path for f in findings}:
-            try:
-                sources[path] = decode(Path(path).read_bytes()).text
-            except (OSError, SyntaxError, UnicodeDecodeError):
-                pass
+        summary_printed = False
+    if mode.diff:
+        # Standard output is the patch; the counts go to stderr, the report only to --output-file.
+        click.echo("".join(result.diff for result in results), nl=False)
+        click.echo(summary, err=True)
+        if output_file is not None:
+            _emit(report, output_file)
+    elif reading_stdin and mode.fix:
+        # Standard output is the fixed source (as editors expect); the report goes to stderr.
+        output = results[0].output
+        sys.stdout.buffer.write(output if output is not None else stdin_data)
+        sys.stdout.flush()
+        _emit(report, output_file, err=True)
+        if not summary_printed:
+            click.echo(summary, err=True)
+    else:
+        _emit(report, output_file)
+        if not summary_printed and (mode.fix or mode.add_noqa):
+            click.echo(summary, err=True)
 
-    findings.sort(key=lambda f: (f.path, f.span.start, f.code))
-    click.echo(REPORTERS[output_format](findings, sources), nl=False)
-    if output_format == "full":
-        click.echo(_summary(findings), err=False)
-    sys.exit(EXIT_FINDINGS if findings else EXIT_CLEAN)
+    failed = bool(findings) or any(result.write_error for result in results)
+    if mode.diff:
+        failed = failed or any(result.diff for result in results)
+    sys.exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
 
 
-def _summary(findings: list[Finding]) -> str:
+def _check_stdin(resolver: Resolver, mode: Mode, name: str | None,
+                 force_exclude: bool) -> tuple[list[FileResult], dict[str, FileSettings], bytes]:
+    data = sys.stdin.buffer.read()
+    path = name or "-"
+    if name is not None and force_exclude and resolver.is_excluded(name):
+        return [FileResult(path, [])], {}, data
+    settings = resolver.settings_for(path if name is not None else Path.cwd() / "-")
+    return [run_bytes(data, path, settings, mode, write=False)], {path: settings}, data
+
+
+def _files(paths: tuple[str, ...], resolver: Resolver, force_exclude: bool) -> list[str]:
+    """The files to check: folders walked (their exclusions applied), files as given."""
+    for raw in paths:
+        if not Path(raw).exists():
+            raise click.UsageError(f"path does not exist: {raw}")
+    wanted = [raw for raw in paths or (".",) if not (force_exclude and resolver.is_excluded(raw))]
+    return [str(path) for path in collect(wanted, CHECKED_SUFFIXES, excluded=resolver.is_excluded)]
+
+
+def _emit(report: str, output_file: Path | None, *, err: bool = False) -> None:
+    """The report to --output-file, or else to standard output (standard error with `err`)."""
+    if output_file is None:
+        click.echo(report, nl=False, err=err)
+        return
+    try:
+        output_file.write_text(report, encoding="utf-8")
+    except OSError as error:
+        raise click.UsageError(f"cannot write the report to {output_file}: {error.strerror or error}") from None
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _summary(findings: list[Finding], results: list[FileResult], settings_of: dict[str, FileSettings],
+             mode: Mode) -> str:
+    safe, unsafe = count_fixable(results, settings_of)
+    fixed = sum(result.fixed for result in results)
+    if mode.add_noqa:
+        added = sum(result.noqa_added for result in results)
+        text = f"Added {_plural(added, '`noqa` directive')}."
+        if findings:
+            text += f" {_plural(len(findings), 'finding')} could not be suppressed (reported above)."
+        return text
+    if mode.fixing:
+        verb = "Would fix" if mode.diff else "Fixed"
+        if not fixed and not findings:
+            return "All checks passed."
+        text = f"{verb} {_plural(fixed, 'finding')}, {len(findings)} remaining."
+        if unsafe and not mode.unsafe:
+            text += f" {unsafe} more fixable with `--unsafe-fixes`."
+        return text
     if not findings:
         return "All checks passed."
-    safe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.SAFE)
-    unsafe = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.UNSAFE)
-    noun = "finding" if len(findings) == 1 else "findings"
-    text = f"Found {len(findings)} {noun}."
-    if safe or unsafe:
-        text += f" {safe} with a safe fix, {unsafe} with an unsafe fix."
+    text = f"Found {_plural(len(findings), 'finding')}."
+    if safe:
+        text += f" {safe} fixable with `--fix`"
+        text += f" ({unsafe} more with `--fix --unsafe-fixes`)." if unsafe else "."
+    elif unsafe:
+        text += f" {unsafe} fixable with `--fix --unsafe-fixes`."
     return text
 
 
