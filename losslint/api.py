@@ -11,7 +11,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from losslint.engine import check_text, needed_tokens
-from losslint.files import collect, package_of
+from losslint.config import FileSettings
+from losslint.documents import NOTEBOOK_SUFFIX, DocumentError, from_bytes
+from losslint.files import CHECKED_SUFFIXES, collect, package_of
 from losslint.findings import Finding, Position, Severity, Span
 from losslint.rule import Rule
 from losslint.selection import SYNTAX_ERROR, Selection
@@ -49,7 +51,7 @@ def lint_paths(
 ) -> list[Finding]:
     """Findings for files and folders (folders are walked); raises FileNotFoundError for a missing path."""
     rules = Selection(tuple(select) if select is not None else None, (), tuple(ignore)).rules()
-    files = [str(p) for p in collect(paths)]
+    files = [str(p) for p in collect(paths, CHECKED_SUFFIXES)]
     return lint_files(files, rules, jobs)
 
 
@@ -80,6 +82,12 @@ def _lint_path(path: str, rules: Sequence[type[Rule]]) -> list[Finding]:
     tokens = needed_tokens(rules)
     if not any(token.encode() in data for token in tokens):
         return []
+    if path.endswith(NOTEBOOK_SUFFIX):
+        try:
+            notebook = from_bytes(data, path)
+        except DocumentError as error:
+            return [_unreadable(path, str(error))]
+        return notebook.lint(FileSettings(tuple(rules)))
     try:
         text = decode(data).text
     except (SyntaxError, UnicodeDecodeError) as error:

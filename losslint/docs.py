@@ -2,8 +2,38 @@
 
 from __future__ import annotations
 
-from losslint.registry import all_rules
+import argparse
+import sys
+from pathlib import Path
+
+from losslint.registry import all_rules, rule_by_code
 from losslint.rule import Rule
+from losslint.selection import INTERNAL_ERROR, SYNTAX_ERROR
+
+# Where the generated reference is published; every finding's `url` points into it.
+REFERENCE_URL = "https://github.com/losslint/losslint/blob/main/docs/rules.md"
+
+# Findings of the engine itself, not of a rule: always on, never suppressed by `# noqa`.
+ENGINE_DIAGNOSTICS = {
+    SYNTAX_ERROR: ("syntax-error", "The file (or a notebook cell) cannot be read or parsed; nothing else is checked "
+                                   "in it. The message is Python's own, at Python's own position."),
+    INTERNAL_ERROR: ("internal-error", "A bug in losslint stopped a rule or the dataflow on this file; the other rules "
+                                       "still ran. Please report it with the message."),
+}
+
+
+def anchor(code: str) -> str | None:
+    """The section id of a code in the rule reference."""
+    if code in ENGINE_DIAGNOSTICS:
+        return f"{code.lower()}-{ENGINE_DIAGNOSTICS[code][0]}"
+    rule = rule_by_code(code)
+    return rule.anchor() if rule is not None else None
+
+
+def rule_url(code: str) -> str | None:
+    """The address of a code's section in the published rule reference."""
+    section = anchor(code)
+    return f"{REFERENCE_URL}#{section}" if section is not None else None
 
 
 def render_rule(rule: type[Rule], heading: str = "#") -> str:
@@ -40,8 +70,35 @@ def render_reference() -> str:
                      f"{rule.fix_availability.value} | {rule.summary} |")
     lines.append("")
     body = "\n".join(render_rule(rule, "##") for rule in all_rules())
-    return "\n".join(lines) + "\n" + body
+    return "\n".join(lines) + "\n" + body + "\n" + _engine_diagnostics()
+
+
+def _engine_diagnostics() -> str:
+    parts = ["## Engine diagnostics", "",
+             "Reported by losslint itself rather than by a rule: always enabled, not suppressible with `# noqa`.", ""]
+    for code, (name, text) in ENGINE_DIAGNOSTICS.items():
+        parts += [f"### {code} {name}", "", text, ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m losslint.docs", description="Render the rule reference.")
+    parser.add_argument("-o", "--output", type=Path, help="write it to this file (e.g. docs/rules.md)")
+    parser.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if FILE differs from the rendering")
+    args = parser.parse_args(argv)
+    text = render_reference()
+    if args.check is not None:
+        current = args.check.read_text(encoding="utf-8") if args.check.exists() else ""
+        if current != text:
+            print(f"{args.check} is stale: run `python -m losslint.docs -o {args.check}`", file=sys.stderr)
+            return 1
+        return 0
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 if __name__ == "__main__":
-    print(render_reference(), end="")
+    sys.exit(main())

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +30,8 @@ from losslint.source import SourceText, decode
 from losslint.suppressions import noqa_edits, physical_lines
 
 NOTEBOOK_SUFFIX = ".ipynb"
+# How messages and evidence refer to source lines (`softmax, line 12`, `built line 5`).
+_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
 
 
 class DocumentError(ValueError):
@@ -211,6 +214,16 @@ class _Joined:
             return None
         return segment.cell, Span(start, end)
 
+    def relabel(self, text: str, cell: int) -> str:
+        """Rewrite the joined source's `line N` in a message as the line in its cell."""
+        def label(match: re.Match[str]) -> str:
+            located = self.locate(Span(Position(int(match.group(1)), 1), Position(int(match.group(1)), 1)))
+            if located is None:
+                return match.group(0)
+            where, span = located
+            return f"line {span.start.line}" if where == cell else f"line {span.start.line} of cell {where}"
+        return _LINE_REFERENCE.sub(label, text)
+
     def _segment_of(self, span: Span) -> _Segment | None:
         line = span.start.line
         empty_at_line_start = span.start == span.end and span.start.column == 1
@@ -250,7 +263,7 @@ class NotebookDocument:
     def _join(self, blank: frozenset[int] = frozenset()) -> _Joined:
         parts, segments, line = [], [], 1
         for number, code in self._codes.items():
-            text = code.text if code.text.endswith(("\n", "\r")) or not code.text else code.text + "\n"
+            text = _terminated(code.text)
             lines = physical_lines(text)
             if number in blank:  # a cell that does not parse: keep its lines, drop its code
                 text = "\n" * len(lines)
@@ -279,9 +292,13 @@ class NotebookDocument:
         if where is None:
             return None
         cell, span = where
+        # Messages name lines of the joined source (`softmax, line 12`); readers see cells.
+        relabel = partial(joined.relabel, cell=cell)
         covers = tuple(located[1] for area in finding.covers
                        if (located := joined.locate(area)) is not None and located[0] == cell)
-        return finding.with_(span=span, cell=cell, covers=covers, fix=self._locate_fix(joined, finding.fix))
+        return finding.with_(span=span, cell=cell, covers=covers, fix=self._locate_fix(joined, finding.fix),
+                             message=relabel(finding.message), hint=relabel(finding.hint),
+                             evidence=tuple(relabel(step) for step in finding.evidence))
 
     def _locate_fix(self, joined: _Joined, fix: Fix | None) -> Fix | None:
         if fix is None:
@@ -306,7 +323,7 @@ class NotebookDocument:
         sources = {}
         for number, cell_edits in by_cell.items():
             source = self.notebook.cells[number - 1].source
-            terminated = source if source.endswith(("\n", "\r")) or not source else source + "\n"
+            terminated = _terminated(source)
             try:
                 text = apply_edits(terminated, cell_edits)
             except OverlappingEditsError as error:
@@ -340,9 +357,14 @@ class NotebookDocument:
     def diff(self, original: Document) -> str:
         assert isinstance(original, NotebookDocument)
         return "".join(
-            _unified(before.source, after.source, self.path, f":cell {after.number}")
+            _unified(_terminated(before.source), _terminated(after.source), self.path, f":cell {after.number}")
             for before, after in zip(original.notebook.cells, self.notebook.cells)
         )
+
+
+def _terminated(source: str) -> str:
+    """A cell's source with a final line end (Jupyter stores the last line without one)."""
+    return source if source.endswith(("\n", "\r")) or not source else source + "\n"
 
 
 def _replaced_lines(span: Span) -> range:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from losslint.documents import source_key
 from losslint.findings import Applicability, Finding
 from losslint.reporters.concise import location
+from losslint.reporters.records import confirmation_lines
+from losslint.suppressions import physical_lines
 
 
 def _frame(finding: Finding, source: str | None) -> list[str]:
     if not source:
         return []
-    lines = source.splitlines()
+    # The parser's lines: str.splitlines also splits at form feeds and other separators.
+    lines = [line.rstrip("\r\n") for line in physical_lines(source)]
     start, end = finding.span.start, finding.span.end
     if not 1 <= start.line <= len(lines):
         return []
@@ -33,15 +37,9 @@ def render_one(finding: Finding, source: str | None) -> str:
     if finding.fix is not None:
         label = "safe fix" if finding.fix.applicability is Applicability.SAFE else "unsafe fix"
         out.append(f"   = {label}: {finding.fix.title}")
-    if finding.confirmation is not None:
-        out.extend(f"   = {line}" for line in _confirmation_lines(finding.confirmation))
+    out.extend(f"   = {line}" for line in confirmation_lines(finding.confirmation))
     return "\n".join(out) + "\n"
 
 
-def _confirmation_lines(confirmation) -> list[str]:
-    describe = getattr(confirmation, "describe", None)
-    return describe() if callable(describe) else [f"runtime: {confirmation}"]
-
-
 def render(findings: Sequence[Finding], sources: dict[str, str]) -> str:
-    return "\n".join(render_one(f, sources.get(f.path)) for f in findings)
+    return "\n".join(render_one(f, sources.get(source_key(f.path, f.cell))) for f in findings)
