@@ -238,6 +238,11 @@ def explain(code: str) -> None:
     click.echo(render_rule(rule))
 
 
+# The editor server: its module imports only click; pygls loads when `losslint server` runs.
+from losslint.lsp.command import server as _server_command  # noqa: E402
+
+main.add_command(_server_command)
+
 # The loss test harness: its module imports only click; torch loads when `losslint harness` runs.
 from losslint.harness_cli import harness  # noqa: E402
 
