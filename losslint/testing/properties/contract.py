@@ -6,9 +6,11 @@ returns exactly the well-formed value. It fails if the loss silently returns som
 broadcast `[B, B]` difference or a reinterpreted target. On well-formed inputs the loss must not
 emit a size / shape / broadcast warning.
 
-Which malformations are probed per task is in `Task.probes`: the shape mistakes torch itself only
-warns about (regression, reconstruction) and target dtypes whose silent acceptance changes the
-meaning (class indices as floats). Classification losses in torch raise on wrong target shapes.
+Which malformations are probed per task is in `Task.probes`: the shape mistake torch itself only
+warns about (regression's `[B, 1]` against `[B]`) and target dtypes whose silent acceptance changes
+the meaning (class indices as floats). Shape probes are not run for the other tasks: torch's losses
+raise there, and a hand-written elementwise loss (an unstable BCE, say) would fail them on top of
+its real bug.
 """
 
 from __future__ import annotations

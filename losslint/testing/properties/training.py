@@ -71,7 +71,9 @@ def overfit(ctx: HarnessContext) -> Verdict:
         cause = ("the loss does not come down to its value at perfect predictions "
                  f"({fmt(goal_value)}) under training: its gradient does not lead there")
     else:
-        cause = "the loss is low but the predictions are wrong: the loss rewards something other than fitting"
+        cause = ("the loss reaches its value at perfect predictions while the predictions stay wrong: it ignores "
+                 "part of the outputs, or is invariant to something a fit must pin down (the scale, for a cosine "
+                 "loss)")
     return Verdict(False, measured, expected, cause)
 
 
