@@ -68,3 +68,9 @@ class HarnessContext:
 def fmt(value: float) -> str:
     """A number for the report: 4 significant digits, or nan / inf."""
     return f"{value:.4g}"
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """"TypeError: first line of the message", for a report cell."""
+    message = str(error).strip()
+    return f"{type(error).__name__}: {message.splitlines()[0] if message else ''}"[:limit]

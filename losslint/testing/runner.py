@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from losslint.testing.catalog import PROPERTIES, run_order
-from losslint.testing.context import HarnessContext, Verdict
+from losslint.testing.context import HarnessContext, Verdict, one_line
 from losslint.testing.invoke import LossContractError, LossUnderTest
 from losslint.testing.properties import CHECKS
 from losslint.testing.report import CALL, HarnessReport, PropertyResult
@@ -49,17 +49,21 @@ def run(
     loss = LossUnderTest(loss_fn, seed=seed)
     task = make_task(task_name, num_classes, uses_mask=loss.takes_mask, ignore_index=ignore_index)
     threads = torch.get_num_threads()
-    # The harness's own calls (malformed probes, float32 gradcheck) warn on purpose; the contract
-    # check records the warnings it judges. One thread: the tensors are tiny.
-    # The global RNG is forked and seeded: whatever draws from it (gradcheck's random directions, a
-    # loss that samples) is reproducible, and the caller's RNG state is left as it was.
+    # The harness's own calls (malformed probes, float32 gradcheck) warn on purpose: warnings are
+    # silenced, and the contract check records the ones it judges. The global RNG is forked and
+    # seeded, so whatever draws from it (gradcheck's directions, a loss that samples) is
+    # reproducible and the caller's RNG state is left as it was. One thread: the tensors are tiny.
     with warnings.catch_warnings(), torch.enable_grad(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")
         torch.manual_seed(seed)
         torch.set_num_threads(1)
         try:
-            base = _user_batch(task, inputs, seed, num_classes) if inputs else task.sample(torch.Generator().manual_seed(seed))
-            settings = f"{task.settings()}, reduction={reduction}, seed={seed}" + (", mixed precision" if mixed_precision else "")
+            if inputs is not None:
+                base = _user_batch(task, inputs, seed, num_classes)
+            else:
+                base = task.sample(torch.Generator().manual_seed(seed))
+            settings = f"{task.settings()}, reduction={reduction}, seed={seed}"
+            settings += ", mixed precision" if mixed_precision else ""
             failures = _preflight(loss, task, base, selected)
             if failures:
                 return HarnessReport(loss.name, settings, failures)
@@ -71,15 +75,13 @@ def run(
 
 
 def _run_properties(ctx: HarnessContext, selected: Sequence[str], settings: str, *, explicit: bool) -> HarnessReport:
-    not_applicable: dict[str, str] = {}
+    not_applicable = {name: reason for name in selected if (reason := CHECKS[name][1](ctx)) is not None}
+    if explicit and not_applicable:
+        # The caller named these checks; silently not running one would hide a mistake.
+        raise ValueError("; ".join(f"check {name!r} does not apply: {why}" for name, why in not_applicable.items()))
     verdicts: dict[str, PropertyResult] = {}
     for spec in run_order():
-        if spec.name not in selected:
-            continue
-        check, applies = CHECKS[spec.name]
-        reason = applies(ctx)
-        if reason is not None:
-            not_applicable[spec.name] = reason
+        if spec.name not in selected or spec.name in not_applicable:
             continue
         failed_prerequisites = [name for name in spec.requires
                                 if name in verdicts and verdicts[name].status != "pass"]
@@ -87,10 +89,7 @@ def _run_properties(ctx: HarnessContext, selected: Sequence[str], settings: str,
             verdicts[spec.name] = PropertyResult(spec.name, "blocked", f"not run: {', '.join(failed_prerequisites)} "
                                                  "did not pass", "")
             continue
-        verdicts[spec.name] = _result(spec.name, _safely(check, ctx))
-    if explicit and not_applicable:
-        # The caller named these checks; silently not running one would hide a mistake.
-        raise ValueError("; ".join(f"check {name!r} does not apply: {why}" for name, why in not_applicable.items()))
+        verdicts[spec.name] = _result(spec.name, _safely(CHECKS[spec.name][0], ctx))
     ordered = tuple(verdicts[spec.name] for spec in PROPERTIES if spec.name in verdicts)
     return HarnessReport(ctx.loss.name, settings, ordered, not_applicable)
 
@@ -99,8 +98,7 @@ def _safely(check: Callable[[HarnessContext], Verdict], ctx: HarnessContext) -> 
     try:
         return check(ctx)
     except Exception as error:  # the loss raising on the property's inputs is a finding, not a crash
-        text = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        return Verdict(False, f"raised {text[:200]}", "no error",
+        return Verdict(False, f"raised {one_line(error)}", "no error",
                        "the loss raised on inputs this property builds (see the measured column)")
 
 
@@ -126,9 +124,8 @@ def _preflight(loss: LossUnderTest, task: Task, base: Batch, selected: Sequence[
             for spec in PROPERTIES if spec.name == error.property or spec.name in selected
         )
     except Exception as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return (PropertyResult(
-            CALL, "fail", f"{type(error).__name__}: {first_line[:200]}", f"a scalar loss for {task.describe(base)}",
+            CALL, "fail", one_line(error), f"a scalar loss for {task.describe(base)}",
             f"the loss cannot be called on well-formed {task.name} inputs {LAYOUT[task.name]}: check task= and "
             "num_classes=, or wrap the loss (functools.partial, a lambda) to take them",
         ),)

@@ -348,6 +348,8 @@ class Sequence(Multiclass):
     def pad_pattern(self, batch: Batch, gen: torch.Generator) -> torch.Tensor:
         """Right padding to random lengths; the first sequence is full, every sequence has a real token."""
         b, t = self.unit_shape(batch)
+        if t < 2:  # one-token sequences: pad whole sequences instead
+            return super().pad_pattern(batch, gen)
         lengths = torch.randint(1, t, (b,), generator=gen)
         lengths[0] = t
         return torch.arange(t).unsqueeze(0) < lengths.unsqueeze(1)

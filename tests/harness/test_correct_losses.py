@@ -144,4 +144,3 @@ def test_correct_loss_passes(loss_fn, task, num_classes, options):
 ])
 def test_correct_losses_pass_whatever_the_seed(loss_fn, task, num_classes, seed):
     assert check_loss(loss_fn, task, num_classes, seed=seed).passed
-

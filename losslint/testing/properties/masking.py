@@ -77,7 +77,8 @@ def empty_batch(ctx: HarnessContext) -> Verdict:
     empty = task.emptied(ctx.base)
     value, grads = ctx.loss.value_and_grads(empty.leaves())
     grad_finite = all(bool(torch.isfinite(g).all()) for g in grads)
-    measured = f"loss {fmt(float(value))}, gradient {'finite' if grad_finite else 'not finite'} with every position padded"
+    gradient = "finite" if grad_finite else "not finite"
+    measured = f"loss {fmt(float(value))}, gradient {gradient} with every position padded"
     expected = "finite loss and gradient (0 is usual)"
     if bool(torch.isfinite(value)) and grad_finite:
         return Verdict(True, measured, expected)

@@ -14,10 +14,12 @@ central differences), for custom autograd functions and hand-written losses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
-from losslint.testing.context import HarnessContext, Verdict, fmt
+from losslint.testing.context import HarnessContext, Verdict, fmt, one_line
+from losslint.testing.invoke import LossUnderTest
 from losslint.testing.tasks import Batch
 
 SCALES = (1e1, 1e2, 1e3, 1e4)
@@ -132,20 +134,15 @@ def _gradient_fits(ctx: HarnessContext, low: Batch, grads: tuple[torch.Tensor, .
 
 def gradcheck(ctx: HarnessContext) -> Verdict:
     small = ctx.base.select(slice(0, 3))
-    loss64 = ctx.loss.in_dtype(torch.float64)
-    batch = small.to(torch.float64).leaves()
-    precision = "float64"
-    settings = {}
-    try:
-        probe = loss64(batch)
-        if probe.dtype != torch.float64:
-            raise TypeError("the loss computes in lower precision")
-    except Exception:  # the loss pins float32 (a float32 buffer, an explicit .float()): check at its precision
-        loss64, batch, precision = ctx.loss, small.leaves(), "float32"
+    loss, batch, precision = ctx.loss.in_dtype(torch.float64), small.to(torch.float64).leaves(), "float64"
+    settings: dict[str, float] = {}
+    if not _computes_in_float64(loss, batch):
+        # The loss pins float32 (a float32 buffer, an explicit .float()): check it at its own precision.
+        loss, batch, precision = ctx.loss, small.leaves(), "float32"
         settings = {"eps": 1e-2, "atol": 1e-2, "rtol": 1e-2}
 
     def fn(*outputs: torch.Tensor) -> torch.Tensor:
-        return loss64(batch.with_outputs(*outputs))
+        return loss(batch.with_outputs(*outputs))
 
     analytical, numerical = _directional_derivatives(fn, batch.outputs, ctx.generator("gradcheck"),
                                                      settings.get("eps", 1e-6))
@@ -154,15 +151,21 @@ def gradcheck(ctx: HarnessContext) -> Verdict:
     try:
         torch.autograd.gradcheck(fn, batch.outputs, fast_mode=True, **settings)
     except Exception as error:  # GradcheckError, or the backward itself failing
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return Verdict(False, measured, expected,
-                       f"{first_line[:160]}: the backward disagrees with the forward — a custom autograd "
+                       f"{one_line(error, 160)} — the backward disagrees with the forward: a custom autograd "
                        "Function's backward, or a detach/in-place edit that hides part of the computation")
     return Verdict(True, measured, expected)
 
 
-def _directional_derivatives(fn, inputs: tuple[torch.Tensor, ...], gen: torch.Generator,
-                             eps: float) -> tuple[float, float]:
+def _computes_in_float64(loss: LossUnderTest, batch: Batch) -> bool:
+    try:
+        return loss(batch).dtype == torch.float64
+    except Exception:  # e.g. float64 logits against a float32 class weight bound in a partial
+        return False
+
+
+def _directional_derivatives(fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...],
+                             gen: torch.Generator, eps: float) -> tuple[float, float]:
     """⟨∇f, u⟩ by autograd and by central differences, along one random direction u (for the report)."""
     directions = [torch.randn(x.shape, generator=gen, dtype=torch.float64).to(x.dtype) for x in inputs]
     value = fn(*inputs)
