@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from lsprotocol import types
@@ -119,11 +120,15 @@ class Linted:
         except FixRejected:
             return None
 
+    @cached_property
     def fix_all_edit(self) -> types.WorkspaceEdit | None:
-        """Every safe fix the configuration allows, applied until none is left (as `--fix`)."""
-        if self.settings is None:
+        """Every safe fix the configuration allows, applied until none is left (as `--fix`).
+
+        Computed once per document version: editors ask for code actions at every cursor move."""
+        settings = self.settings
+        if settings is None or not any(applicable(finding, settings) for finding in self.findings):
             return None
-        outcome = fix_document(self.document, self.settings, findings=self.findings)
+        outcome = fix_document(self.document, settings, findings=self.findings)
         return self._edit(outcome.document) if outcome.changed else None
 
     def _edit(self, fixed: Document) -> types.WorkspaceEdit | None:

@@ -158,7 +158,7 @@ class LosslintServer(LanguageServer):
             for finding, diagnostic in linted.at(params.text_document.uri, params.range):
                 actions.extend(_quick_fixes(finding, diagnostic, linted))
         if _wanted(FIX_ALL, only):
-            edit = linted.fix_all_edit()
+            edit = linted.fix_all_edit
             if edit is not None:
                 actions.append(types.CodeAction(title="losslint: fix all safe findings", kind=FIX_ALL, edit=edit))
         return actions
