@@ -251,6 +251,8 @@ def _binary_one(module, operator, lv: Value, rv: Value, left_node, right_node, n
 
 def _hand_written_maths(module, operator, lv: Value, rv: Value, left_node, right_node, node) -> Value | None:
     """The forms of hand-written exp/log maths (and the signs that make an exponent safe)."""
+    if lv.per_element or rv.per_element:
+        return None  # a per-element loss keeps its own facts
     graph = lv.carries_graph or rv.carries_graph
     if operator == "+":
         for a, b, b_node in ((lv, rv, right_node), (rv, lv, left_node)):
@@ -271,11 +273,12 @@ def _hand_written_maths(module, operator, lv: Value, rv: Value, left_node, right
         other = rv if signed is lv else lv
         # A scale or temperature keeps an exponent <= 0 (scales are positive in practice).
         if signed is not None and other.form is None:
-            return signed.but(trail=()) if other.domain is Domain.NUMBER else Value(form=signed.form,
-                                                                                   carries_graph=graph)
+            if other.domain is Domain.NUMBER:
+                return signed.but(trail=())
+            return Value(form=signed.form, carries_graph=graph)
     if operator == "*":
         for log_side, weight, weight_node in ((lv, rv, right_node), (rv, lv, left_node)):
-            if weight.domain is Domain.LOG_PROBABILITIES or weight.form is Form.WEIGHTED_LOG or weight.per_element:
+            if weight.domain is Domain.LOG_PROBABILITIES or weight.form is Form.WEIGHTED_LOG:
                 continue
             if log_side.domain is Domain.LOG_PROBABILITIES:
                 return Value(producer=log_side.producer, producer_node=log_side.producer_node,
