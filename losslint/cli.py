@@ -69,6 +69,9 @@ TEXT_FORMATS = ("full", "concise")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--stdin-filename", default=None,
               help="The path to report (and to find the configuration from) for source read from `-`.")
+@click.option("--confirm", is_flag=True,
+              help="Run each finding that has a runtime probe on synthetic tensors in a sandbox and attach the "
+                   "measured verdict (needs torch: pip install 'torch-losslint[runtime]'; see docs/runtime.md).")
 def check(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -89,6 +92,7 @@ def check(
     output_file: Path | None,
     jobs: int | None,
     stdin_filename: str | None,
+    confirm: bool,
 ) -> None:
     """Check PATHS (files or folders; `-` reads stdin; default: the current folder).
 
@@ -119,6 +123,8 @@ def check(
     findings = sorted((f for result in results for f in result.findings),
                       key=lambda f: (f.path, f.cell or 0, f.span.start, f.code))
     sources = {key: text for result in results for key, text in result.sources.items()}
+    if confirm:
+        findings = _confirm(findings, sources)
     for result in results:
         if result.write_error is not None:
             click.echo(f"losslint: cannot write {result.path}: {result.write_error} (left unchanged)", err=True)
@@ -154,6 +160,17 @@ def check(
     sys.exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
 
 
+def _confirm(findings: list[Finding], sources: dict[str, str]) -> list[Finding]:
+    """--confirm: attach runtime verdicts. Imported only here, so that `check` alone never loads torch."""
+    from losslint.runtime import RuntimeUnavailable, confirm_findings
+
+    try:
+        return confirm_findings(findings, sources)
+    except RuntimeUnavailable as error:
+        click.echo(f"losslint: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 def _check_stdin(resolver: Resolver, mode: Mode, name: str | None,
                  force_exclude: bool) -> tuple[list[FileResult], dict[str, FileSettings], bytes]:
     data = sys.stdin.buffer.read()
@@ -170,7 +187,7 @@ def _files(paths: tuple[str, ...], resolver: Resolver, force_exclude: bool) -> l
         if not Path(raw).exists():
             raise click.UsageError(f"path does not exist: {raw}")
     wanted = [raw for raw in paths or (".",) if not (force_exclude and resolver.is_excluded(raw))]
-    return [str(path) for path in collect(wanted, CHECKED_SUFFIXES, excluded=resolver.is_excluded)]
+    return [str(path) for path in collect(wanted, CHECKED_SUFFIXES, excluded=resolver.excludes)]
 
 
 def _emit(report: str, output_file: Path | None, *, err: bool = False) -> None:

@@ -241,15 +241,6 @@ def _suggestion(word: str, candidates: Iterable[str]) -> str:
 # -- which configuration governs a file ----------------------------------------
 
 
-def nearest(directory: Path) -> Path | None:
-    """The nearest pyproject.toml with a `[tool.losslint]` table in `directory` or above."""
-    for folder in (directory, *directory.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file() and has_section(candidate):
-            return candidate
-    return None
-
-
 class Resolver:
     """Finds each file's configuration (cached per folder) and turns it into `FileSettings`.
 
@@ -267,24 +258,30 @@ class Resolver:
         self._load = lru_cache(maxsize=None)(load)
         self._by_folder = lru_cache(maxsize=None)(self._config_of_folder)
         self._settings = lru_cache(maxsize=4096)(self._settings_of)
+        self._exclusions = lru_cache(maxsize=None)(self._exclusions_of)
 
     def config_for(self, path: str | Path) -> Config:
+        """The configuration governing a file (or the contents of a folder)."""
+        absolute = _absolute(path, self.cwd)
+        return self._config_in(absolute if absolute.is_dir() else absolute.parent)
+
+    def _config_in(self, folder: Path) -> Config:
         if self._explicit is not None:
             return self._explicit
-        if self.isolated:
-            return self._default
-        absolute = _absolute(path, self.cwd)
-        return self._by_folder(absolute if absolute.is_dir() else absolute.parent)
+        return self._default if self.isolated else self._by_folder(folder)
 
     def _config_of_folder(self, folder: Path) -> Config:
-        found = nearest(folder)
-        return self._load(found) if found is not None else self._default
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and has_section(candidate):
+            return self._load(candidate)
+        return self._default if folder.parent == folder else self._by_folder(folder.parent)
 
     def settings_for(self, path: str | Path) -> FileSettings:
         """The rules, options and fixable codes for one file."""
-        config = self.config_for(path)
+        absolute = _absolute(path, self.cwd)
+        config = self._config_in(absolute.parent)
         ignored = tuple(code for glob, codes in config.per_file_ignores
-                        if glob_matches(glob, _absolute(path, self.cwd), config.root) for code in codes)
+                        if glob_matches(glob, absolute, config.root) for code in codes)
         return self._settings(config, ignored)
 
     def _settings_of(self, config: Config, per_file_ignored: tuple[str, ...]) -> FileSettings:
@@ -303,25 +300,34 @@ class Resolver:
     def is_excluded(self, path: str | Path) -> bool:
         """Whether `exclude` / `extend-exclude` name the path or one of the folders it is in."""
         absolute = _absolute(path, self.cwd)
-        config = self.config_for(absolute)
-        patterns = self._exclude_patterns(config)
+        root = self._config_in(absolute.parent).root
         for candidate in (absolute, *absolute.parents):
             # Folders above the project are not the project's business (`build/` holding a checkout).
-            if candidate != absolute and (candidate == config.root or config.root not in candidate.parents):
+            if candidate != absolute and (candidate == root or root not in candidate.parents):
                 return False
-            if any(glob_matches(pattern, candidate, config.root) for pattern in patterns):
+            if self.excludes(candidate):
                 return True
         return False
 
-    def _exclude_patterns(self, config: Config) -> tuple[str, ...]:
+    def excludes(self, path: Path) -> bool:
+        """Whether the exclusions name this path itself (what walking asks: it never enters excluded folders).
+
+        A folder's exclusion is decided by the configuration of the folder it is in.
+        """
+        path = _absolute(path, self.cwd)
+        config = self._config_in(path.parent)
+        return self._exclusions(config).matches(path, config.root)
+
+    def _exclusions_of(self, config: Config) -> GlobSet:
         overrides = self.overrides
         base = config.exclude_patterns if overrides.exclude is None else overrides.exclude
-        return base + overrides.extend_exclude
+        return GlobSet(base + overrides.extend_exclude)
 
 
 def _absolute(path: str | Path, cwd: Path) -> Path:
-    path = Path(path)
-    return Path(os.path.normpath(path if path.is_absolute() else cwd / path))
+    # String operations: pathlib is slow enough to show when a walk asks about every file.
+    text = os.fspath(path)
+    return Path(os.path.normpath(text if os.path.isabs(text) else os.path.join(cwd, text)))
 
 
 # -- glob patterns ---------------------------------------------------------------
@@ -359,16 +365,33 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+def _normalized(pattern: str) -> str:
+    pattern = pattern.rstrip("/")
+    return pattern[2:] if pattern.startswith("./") else pattern
+
+
 def glob_matches(pattern: str, path: Path, root: Path) -> bool:
     """Whether a glob names `path`: relative to `root`, as an absolute path, or (without a `/`) by name."""
-    pattern = pattern.rstrip("/")
-    if pattern.startswith("./"):
-        pattern = pattern[2:]
-    regex = _glob_regex(pattern)
-    if "/" not in pattern:
-        return regex.match(path.name) is not None
-    try:
-        relative = path.relative_to(root).as_posix()
-    except ValueError:
-        relative = None
-    return (relative is not None and regex.match(relative) is not None) or regex.match(path.as_posix()) is not None
+    return GlobSet((pattern,)).matches(path, root)
+
+
+class GlobSet:
+    """Several globs matched at once (a folder walk asks for every file and folder)."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        patterns = [_normalized(pattern) for pattern in patterns]
+        names = [_glob_regex(p).pattern for p in patterns if "/" not in p]
+        self._names = re.compile("|".join(f"(?:{name})" for name in names)) if names else None
+        self._paths = [_glob_regex(p) for p in patterns if "/" in p]
+
+    def matches(self, path: Path, root: Path) -> bool:
+        if self._names is not None and self._names.match(path.name):
+            return True
+        if not self._paths:
+            return False
+        try:
+            relative = path.relative_to(root).as_posix()
+        except ValueError:
+            relative = None
+        absolute = path.as_posix()
+        return any((relative is not None and regex.match(relative)) or regex.match(absolute) for regex in self._paths)

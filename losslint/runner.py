@@ -15,9 +15,10 @@ from pathlib import Path
 
 from losslint.config import FileSettings
 from losslint.documents import Document, DocumentError, FixRejected, from_bytes
+from losslint.engine import internal_error
+from losslint.files import package_of
 from losslint.findings import Applicability, Finding, Position, Severity, Span
 from losslint.fixer import applicable, fix_document, write_atomic
-from losslint.files import package_of
 from losslint.selection import SYNTAX_ERROR
 
 # Below this many files a process pool costs more than it saves.
@@ -62,7 +63,10 @@ def _run_path(item: tuple[str, FileSettings], mode: Mode) -> FileResult:
         data = Path(path).read_bytes()
     except OSError as error:
         return FileResult(path, [unreadable(path, f"cannot read: {error.strerror or error}")])
-    return run_bytes(data, path, settings, mode, write=True, package=package_of(Path(path)))
+    try:
+        return run_bytes(data, path, settings, mode, write=True, package=package_of(Path(path)))
+    except Exception as error:  # a bug of ours must not hide the rest of the run (the file is left as it was)
+        return FileResult(path, [internal_error(path, "fix" if mode.fixing or mode.add_noqa else "check", error)])
 
 
 def run_bytes(data: bytes, path: str, settings: FileSettings, mode: Mode, *, write: bool,

@@ -145,6 +145,20 @@ def test_a_file_that_cannot_be_written_is_reported_and_left_untouched(project, m
     assert "train.py:4:28: LL101" in result.stdout and "train.py:5:19: LL201" in result.stdout
 
 
+def test_a_bug_while_fixing_is_an_internal_error_finding_not_a_traceback(project, monkeypatch):
+    from losslint import runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "fix_document", broken)
+    (project / "other.py").write_text(BUGGY)
+    result = check("--fix", "train.py", "other.py")
+    assert result.exit_code == 1
+    assert "train.py:1:1: LL001 internal error in fix: RuntimeError: boom" in result.stdout
+    assert (project / "train.py").read_text() == BUGGY
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
 def test_a_read_only_file_is_reported_and_left_untouched(project):
     (project / "train.py").chmod(0o444)
