@@ -20,7 +20,7 @@ import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from losslint.findings import Applicability, Edit, Finding, Fix, Position, Severity, Span
+from losslint.findings import Applicability, Edit, Finding, Fix, Position, Span
 from losslint.rule import Rule
 from losslint.selection import INTERNAL_ERROR, SYNTAX_ERROR
 
