@@ -134,7 +134,7 @@ def test_correct_loss_passes(loss_fn, task, num_classes, options):
     assert not report.blocked
 
 
-@pytest.mark.parametrize("seed", range(1, 6))
+@pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(("loss_fn", "task", "num_classes"), [
     (F.cross_entropy, "multiclass", 3),
     (F.binary_cross_entropy_with_logits, "multilabel", 4),

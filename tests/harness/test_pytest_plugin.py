@@ -13,8 +13,9 @@ except ImportError:
 
 pytest_plugins = ["pytester"]
 
-# pytest-asyncio warns about its own configuration in a folder without an ini file.
-UNRELATED_PLUGINS_OFF = ("-p", "no:asyncio")
+# Other dependencies' plugins are not under test: pytest-lsp alone takes a second to import, and
+# pytest-asyncio warns about its configuration in a folder without an ini file. Ours stays auto-loaded.
+UNRELATED_PLUGINS_OFF = ("-p", "no:asyncio", "-p", "no:pytest-lsp", "-p", "no:anyio")
 
 USER_TESTS = """
     import sys
@@ -42,7 +43,7 @@ USER_TESTS = """
 """
 
 
-@pytest.mark.slow  # a fresh interpreter imports pytest, losslint and torch: about 5 s
+@pytest.mark.slow  # a fresh interpreter imports pytest, losslint and torch: about 4 s
 def test_plugin_is_auto_loaded_and_the_fixture_reports_failures(pytester):
     if torch is None:
         pytest.skip("needs torch")
