@@ -24,6 +24,7 @@ from losslint.facts import BinOpFact, CallFact, Frame, LossCall, StatementFact, 
 from losslint.objects import (
     MISSING,
     BoundMethod,
+    PatchedModel,
     ClassInfo,
     Function,
     Instance,
@@ -203,7 +204,7 @@ class _Body:
                 self.env[name] = tuple(v.through(name, param.name) for v in self.bindings[position])
                 continue
             marker = Value(param=position, trail=(Step(name, param.name),), obj=self._annotated_instance(param),
-                           source_name=name)
+                           source_name=name if tensors.is_label_name(name) else None)
             marker = masks.mark_by_name(name, single(marker), param.name)
             self.env[name] = join(marker, default) if default else marker
         for param in params.kwonly_params:
@@ -314,7 +315,10 @@ class _Body:
             value = self.env.get(name)
             if value is not None:
                 self.env[name] = tuple(v for v in value if v.producer != _NONE) or value
-        for name in masks.checked_names(test, truth):
+        for name in masks.checked_names(test, truth, self._condition):
+            if name.startswith(masks.FACT):
+                self.env[name] = single(Value(nonempty=True))
+                continue
             value = self.env.get(name)
             if value is None:
                 continue
@@ -323,6 +327,15 @@ class _Body:
             for other, other_value in list(self.env.items()):
                 if other in counted or masks.counts_of(other_value, name):
                     self.env[other] = masks.proven_nonempty(other_value)
+
+    def _condition(self, name: str) -> cst.BaseExpression | None:
+        """The test a boolean variable holds (`exists = n > 0`), for branches on that variable."""
+        stored = self.env.get(masks.CONDITION + name)
+        return stored[0].producer_node if stored else None
+
+    def _proven_nonempty(self, node: cst.BaseExpression) -> bool:
+        """An emptiness check on this path proved the expression `node` (not a plain name) non-empty."""
+        return not isinstance(node, cst.Name) and masks.proven_key(node) in self.env
 
     def _under(self, test: cst.BaseExpression, truth: bool, node: cst.BaseExpression) -> AbsVal:
         """Evaluate `node` where `test` is `truth` (a branch of `a if t else b` or `torch.where(t, a, b)`)."""
@@ -491,6 +504,11 @@ class _Body:
             if source is None or isinstance(source, cst.Subscript):
                 value = tuple(tensors.named_input(v, target.value) for v in value)
             self.env[target.value] = tuple(v.through(target.value, target) for v in value)
+            if isinstance(source, cst.Comparison | cst.BooleanOperation) or (
+                    isinstance(source, cst.UnaryOperation) and isinstance(source.operator, cst.Not)):
+                self.env[masks.CONDITION + target.value] = single(Value(producer_node=source))
+            else:
+                self.env.pop(masks.CONDITION + target.value, None)
         elif isinstance(target, cst.Tuple | cst.List):
             elements = [e.value for e in target.elements]
             items = _sequence_items(value, len(elements))
@@ -503,7 +521,7 @@ class _Body:
         elif self._is_self_attribute(target):
             self._set_attribute(target.attr.value, value, target)
         elif isinstance(target, cst.Attribute):
-            self.ev(target.value)
+            self._replace_head(target, value)
         elif isinstance(target, cst.Subscript):
             self.ev(target.value)
             for element in target.slice:
@@ -545,6 +563,21 @@ class _Body:
             v.domain is Domain.MASK for v in self.analysis.value(element.slice.value)) for element in target.slice)
         if by_mask or all(v.domain is Domain.NUMBER for v in value):
             self.env[target.value.value] = transfer.refill(self.env[target.value.value])
+
+    def _replace_head(self, target: cst.Attribute, head: AbsVal) -> None:
+        """`model.fc = nn.Sequential(..., nn.Softmax(1))` on a model of unknown class (torchvision,
+        timm): calling the model now ends in the new head."""
+        owner = self.ev(target.value)
+        if target.attr.value not in api.HEAD_ATTRIBUTES or not all(
+                v.obj is None or isinstance(v.obj, PatchedModel) for v in owner):
+            return
+        if not any(isinstance(v.obj, Layer | Sequential) for v in head):
+            return
+        patched = single(Value(obj=PatchedModel(head, target.attr.value)))
+        if isinstance(target.value, cst.Name):
+            self.env[target.value.value] = tuple(v.through(target.value.value, target.value) for v in patched)
+        elif self._is_self_attribute(target.value):
+            self._set_attribute(target.value.attr.value, patched, target.value)
 
     def _is_self_attribute(self, node: cst.CSTNode) -> bool:
         return (
@@ -676,7 +709,7 @@ class _Body:
         indices = [element.slice.value for element in node.slice if isinstance(element.slice, cst.Index)]
         index_values = [self.analysis.value(index) for index in indices]
         if len(node.slice) == 1 and index_values and all(v.domain is Domain.MASK for v in index_values[0]):
-            selected_nonempty = all(v.nonempty for v in index_values[0])
+            selected_nonempty = all(v.nonempty for v in index_values[0]) or self._proven_nonempty(indices[0])
             return tuple(v.but(selection=not selected_nonempty, ignored_zeros=False, nonempty=selected_nonempty)
                          for v in results)
         keeps_rank = all(isinstance(element.slice, cst.Slice) or isinstance(element.slice.value, cst.Ellipsis) or (
@@ -753,6 +786,16 @@ class _Body:
         return single(Value(obj=Mapping(items)))
 
     def _lambda(self, node: cst.Lambda) -> AbsVal:
+        """The body is analysed in place (its parameters unknown) so that the calls inside it are facts too."""
+        saved = dict(self.env)
+        params = node.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            self.env[param.name.value] = UNKNOWN
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                self.env[star.name.value] = UNKNOWN
+        self.ev(node.body)
+        self.env = saved
         return UNKNOWN
 
     def _comprehension(self, node) -> AbsVal:
@@ -804,6 +847,9 @@ class _Body:
                 results.extend(self._call_object(candidate, node, args))
         if method is not None and receiver is not None:
             results = list(self._call_method(method, receiver, node, args))
+        elif receiver is not None and func.attr.value == "append" and args and isinstance(func.value, cst.Name) \
+                and all(isinstance(v.obj, Sequence) for v in receiver):
+            self._append(func.value.value, receiver, args[0])
         elif receiver is not None and func.attr.value in api.MODULE_SELF_RETURNING_METHODS and all(
                 isinstance(v.obj, _MODULE_OBJECTS) for v in receiver):
             results = list(receiver)  # `Net().to(device)`, `model.eval()` are still the model
@@ -822,6 +868,11 @@ class _Body:
         test = node.args[0].value
         return [self.ev(test), self._under(test, True, node.args[1].value),
                 self._under(test, False, node.args[2].value), *(self.ev(arg.value) for arg in node.args[3:])]
+
+    def _append(self, name: str, lists: AbsVal, item: AbsVal) -> None:
+        """`losses.append(x)`: the list now may hold x (its elements are kept as one joined value)."""
+        items = join(*(element for v in lists for element in v.obj.items), item)
+        self.env[name] = single(Value(obj=Sequence((items,))))
 
     def _call_qualname(self, qualname: str, node: cst.Call, args: list[AbsVal]) -> AbsVal:
         first = args[0] if args and not node.args[0].keyword else UNKNOWN
@@ -961,6 +1012,8 @@ class _Body:
             if obj.last is None:
                 return UNKNOWN
             return tuple(v for last in obj.last for v in self._call_object(last, node, args)) or UNKNOWN
+        if isinstance(obj, PatchedModel):
+            return tuple(v for head in obj.head for v in self._call_object(head, node, args)) or UNKNOWN
         if isinstance(obj, Function):
             return self._call_function(obj, node, args, offset=0)
         if isinstance(obj, BoundMethod):
@@ -1028,10 +1081,12 @@ class _Body:
             self._record_derived(loss_call, param, value, arg_node, node, function)
         bindings = {index: value for index in range(len(names)) if (value := argument(index)) is not None}
         if any(v.obj is not None or v.domain is not Domain.UNKNOWN for value in bindings.values() for v in value):
-            # A loss already reported through a parameter sink at this call is not re-derived.
-            through_sinks = {lc.node for lc in self.analysis.loss_calls.values() if lc.helper_call is node}
+            # A loss input already reported through a parameter sink (anchored at this call) is not
+            # reported again inside the helper.
+            through_sinks = {(lc.node, param) for lc in self.analysis.loss_calls.values() if lc.helper_call is node
+                             for param in lc.derived}
             for loss_call in self.analysis.loss_calls_in_context(function, bindings):
-                if loss_call.node in through_sinks:
+                if (loss_call.node, loss_call.contract.input_param) in through_sinks:
                     continue
                 loss_call.context_call = node
                 self.analysis.loss_calls.setdefault((loss_call.node, f"context {id(node)}"), loss_call)
@@ -1123,6 +1178,8 @@ class _Body:
             return transfer.non_negative(receiver)
         if method == "sum":
             partial = _has_dim(node, 0)
+            if self._proven_nonempty(node.func.value):
+                receiver = masks.proven_nonempty(receiver)
             return transfer.reduce_sum(receiver, node, node.func.value, partial) if len(node.args) <= 2 \
                 else transfer.reduce_mean(receiver, partial)
         if method in ("mean", "nanmean"):
@@ -1172,7 +1229,7 @@ class _Body:
         return result
 
 
-_MODULE_OBJECTS = (Instance, Layer, Sequential, LossObject)
+_MODULE_OBJECTS = (Instance, Layer, Sequential, LossObject, PatchedModel)
 
 
 @dataclass(eq=False)
@@ -1310,6 +1367,10 @@ def _merge(a: dict[str, AbsVal], b: dict[str, AbsVal]) -> dict[str, AbsVal]:
     for name, value in b.items():
         existing = merged.get(name)
         merged[name] = value if existing is None or existing is value else join(existing, value)
+    # Facts about expressions (emptiness checks, boolean conditions) hold after a merge only if both sides agree.
+    for name in [name for name in merged if name.startswith(masks.FACT)]:
+        if name not in a or name not in b or a[name][0].producer_node is not b[name][0].producer_node:
+            del merged[name]
     return merged
 
 

@@ -56,6 +56,14 @@ class Sequential:
 
 
 @dataclass(eq=False)
+class PatchedModel:
+    """A model of unknown class whose final layer was replaced (`model.fc = nn.Linear(512, 10)`)."""
+
+    head: AbsVal
+    attribute: str
+
+
+@dataclass(eq=False)
 class Function:
     """A function or method defined in the file."""
 

@@ -304,6 +304,9 @@ MODULE_SELF_RETURNING_METHODS = frozenset({
     "to", "cuda", "cpu", "train", "eval", "float", "double", "half", "bfloat16", "requires_grad_", "apply",
     "type", "to_empty", "share_memory", "xpu", "mps",
 })
+# Attributes holding the final layer of torchvision / timm / pretrainedmodels classifiers:
+# assigning a new head there decides what calling the model returns.
+HEAD_ATTRIBUTES = frozenset({"fc", "classifier", "head", "heads", "_fc", "last_linear"})
 # Wrappers whose call behaves like the wrapped model's.
 MODULE_WRAPPERS = frozenset({
     _NN + "DataParallel", _NN + "parallel.DistributedDataParallel", "torch.nn.parallel.DataParallel",
@@ -494,6 +497,10 @@ NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.au
                               "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
 ENABLE_GRAD_CONTEXTS = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
                                   "torch.autograd.grad_mode.enable_grad"})
+
+# Native bindings share the Python function's name (canonical() maps them to it) but not its
+# positional signature: `torch._C._nn.l1_loss(input, target, reduction_enum)`.
+NATIVE_PREFIXES = ("torch._C.",)
 
 # Methods that back-propagate: `loss.backward()`, and the frameworks' `accelerator.backward(loss)`,
 # `self.manual_backward(loss)` (Lightning), `fabric.backward(loss)`.

@@ -183,6 +183,23 @@ FLAGGED_LL101 = {
             outputs = model(x.to(device))
             loss = criterion(outputs, y.to(device))
         """,
+    "a dict of outputs passed into a loss helper": """
+        import torch.nn.functional as F
+        def my_loss(out, y):
+            return F.cross_entropy(out["probs"], y)
+        def step(logits, y):
+            out = {"probs": F.softmax(logits, dim=1)}
+            return my_loss(out, y)
+        """,
+    "a pretrained model whose head was replaced": """
+        import torch.nn as nn
+        import torchvision
+        model = torchvision.models.resnet18(weights="DEFAULT")
+        model.fc = nn.Sequential(nn.Linear(512, 10), nn.Softmax(dim=1))
+        criterion = nn.CrossEntropyLoss()
+        def step(x, y):
+            return criterion(model(x), y)
+        """,
 }
 
 SILENT = {
@@ -225,6 +242,14 @@ SILENT = {
             for x, y in loader:
                 criterion(model(x), y).backward()
         train(Net(), [], nn.CrossEntropyLoss())
+        """,
+    "a pretrained model whose head was replaced by a linear layer": """
+        import torch.nn as nn
+        import torchvision
+        model = torchvision.models.resnet18(weights="DEFAULT")
+        model.fc = nn.Linear(512, 10)
+        def step(x, y):
+            return nn.CrossEntropyLoss()(model(x), y)
         """,
     "a local function named like torch's": """
         import torch
