@@ -43,6 +43,8 @@ class Form(str, Enum):
     # Signs known from the operation, so that exp(-|x|) is not mistaken for an overflowing exp.
     NON_NEGATIVE = "|x|"
     NON_POSITIVE = "-|x|"
+    ELEMENTWISE_MINIMUM = "minimum(a, b)"
+    ELEMENTWISE_MAXIMUM = "maximum(a, b)"
     # The entries of the target classes, picked out of (log-)probabilities; `form_arg` is the picking
     # subscript or gather call.
     PICKED = "p[range(B), y]"
@@ -109,12 +111,14 @@ class Value:
     padding: Padding | None = None
     # Index of the parameter whose sum this value is (for summaries: a count when the caller passes a mask).
     summed_param: int | None = None
+    # A sum of a tensor's elements (`x.sum()`, `(x * mask).sum(-1)`): the numerator of a mean.
+    total: bool = False
     # Shape and dtype facts (LL3, see `tensors`): where the shape became known (a view, an
     # unpacking of `.shape`, a shape comment) and where the dtype was set explicitly (a cast).
     shape_node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
     dtype_node: cst.CSTNode | None = field(default=None, compare=False, hash=False)
     # For a value that came from outside the function (a parameter, a loop variable, an unpacked or
-    # subscripted batch element): the name or key it came under (`labels`, `batch["target"]` → target).
+    # subscripted batch element) under the name of data-set labels: that name (`labels`, `batch["target"]`).
     source_name: str | None = None
 
     def through(self, name: str, node: cst.CSTNode) -> Value:
@@ -142,7 +146,9 @@ MAX_ALTERNATIVES = 6
 def _identity(value: Value) -> tuple:
     """What distinguishes two alternatives for the rules (the trail of names does not)."""
     return (value.domain, value.producer, value.form, value.qualname, id(value.obj) if value.obj is not None else None,
-            value.param, value.guarded, value.per_element, value.dtype, value.shape, value.carries_graph)
+            value.param, value.guarded, value.per_element, value.dtype, value.shape, value.carries_graph,
+            value.binary, value.nonempty, value.selection, value.ignored_zeros, value.padding, value.summed_param,
+            value.total)
 
 
 def join(*alternatives: AbsVal | None) -> AbsVal:

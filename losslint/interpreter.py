@@ -946,15 +946,16 @@ class _Body:
         """Torch functions the numerics forms need: row maxima, picking the target's entry, signs."""
         if qualname in api.MAX_FUNCTIONS:
             dim = _argument(node, 1, "dim")
-            # torch.max(a, b) with a tensor b is the elementwise maximum, not a reduction.
-            elementwise = qualname == "torch.max" and dim is not None and not _is_keyword(node, "dim") and not \
-                isinstance(literal(dim), int)
-            if not elementwise:
+            if not (qualname == "torch.max" and _is_elementwise(node)):
                 return transfer.max_of(first_node, node, qualname in api.MAX_WITH_INDICES and dim is not None)
         if qualname in api.PICKING_FUNCTIONS:
             return transfer.pick(transfer.preserve(first), node)
         if qualname in api.NON_NEGATIVE_FUNCTIONS:
             return transfer.non_negative(first)
+        if qualname in api.ELEMENTWISE_MINIMUM_FUNCTIONS or (qualname == "torch.min" and _is_elementwise(node)):
+            return single(Value(form=Form.ELEMENTWISE_MINIMUM, producer_node=node))
+        if qualname in api.ELEMENTWISE_MAXIMUM_FUNCTIONS or (qualname == "torch.max" and _is_elementwise(node)):
+            return single(Value(form=Form.ELEMENTWISE_MAXIMUM, producer_node=node))
         return None
 
     def _masking_call(self, qualname: str, node: cst.Call, args: list[AbsVal], first: AbsVal,
@@ -1385,6 +1386,12 @@ def _sequence_items(value: AbsVal, count: int) -> list[AbsVal] | None:
     if len(value) == 1 and isinstance(value[0].obj, Sequence) and len(value[0].obj.items) == count:
         return list(value[0].obj.items)
     return None
+
+
+def _is_elementwise(node: cst.Call) -> bool:
+    """torch.max(a, b) / torch.min(a, b) with a tensor b: elementwise, not a reduction over a dim."""
+    second = _argument(node, 1, "dim")
+    return second is not None and not _is_keyword(node, "dim") and not isinstance(literal(second), int)
 
 
 def _dotted(node: cst.BaseExpression) -> str:

@@ -325,7 +325,7 @@ DOMAIN_PRESERVING_METHODS = frozenset({
     "float", "double", "half", "bfloat16", "long", "int", "short", "byte", "char", "to", "type", "type_as", "cpu",
     "cuda",
     "clone", "detach", "expand", "expand_as", "repeat", "narrow", "select", "index_select",
-    "gather", "take_along_dim", "masked_select", "squeeze_", "unsqueeze_", "requires_grad_",
+    "gather", "take_along_dim", "masked_select", "squeeze_", "unsqueeze_", "requires_grad_", "masked_fill",
 })
 DOMAIN_PRESERVING_ATTRIBUTES = frozenset({"T", "mT", "data"})
 # Same, as torch functions taking the tensor first.
@@ -333,6 +333,7 @@ DOMAIN_PRESERVING_FUNCTIONS = frozenset({
     "torch.reshape", "torch.squeeze", "torch.unsqueeze", "torch.flatten", "torch.transpose",
     "torch.permute", "torch.movedim", "torch.swapaxes", "torch.t", "torch.clone", "torch.gather",
     "torch.index_select", "torch.narrow", "torch.select", "torch.take_along_dim", "torch.masked_select",
+    "torch.masked_fill",
 })
 # Functions that combine several tensors of one domain into one.
 CONCATENATING_FUNCTIONS = frozenset({"torch.cat", "torch.concat", "torch.concatenate", "torch.stack"})
@@ -353,6 +354,9 @@ MAX_WITH_INDICES = frozenset({"torch.max", "max"})
 PICKING_METHODS = frozenset({"gather", "take_along_dim"})
 PICKING_FUNCTIONS = frozenset({"torch.gather", "torch.take_along_dim"})
 # Results that are never negative (so exp of their negation cannot overflow).
+# Elementwise minimum / maximum of two tensors: minimum(a, b) - maximum(a, b) is never positive.
+ELEMENTWISE_MINIMUM_FUNCTIONS = frozenset({"torch.minimum", "torch.fmin"})
+ELEMENTWISE_MAXIMUM_FUNCTIONS = frozenset({"torch.maximum", "torch.fmax"})
 NON_NEGATIVE_METHODS = frozenset({"abs", "absolute", "square", "relu"})
 NON_NEGATIVE_FUNCTIONS = frozenset({"torch.abs", "torch.absolute", "torch.square", "torch.relu", _F + "relu",
                                     _F + "softplus", "builtins.abs"})

@@ -30,7 +30,7 @@ def guard(absval: AbsVal) -> AbsVal:
     def one(value: Value) -> Value:
         if value.form is Form.COUNT:
             return value.but(form=Form.GUARDED_COUNT)
-        return value.but(guarded=True)
+        return value.but(guarded=True, summed_param=None)
     return _map(absval, one)
 
 
@@ -121,10 +121,10 @@ def reduce_sum(arg: AbsVal, node: cst.CSTNode, mask_node: cst.CSTNode | None = N
         if value.domain is Domain.PROBABILITIES:
             return Value(form=Form.EXP_SUM if value.form is Form.EXP else None, carries_graph=value.carries_graph)
         if value.per_element and partial:
-            return value.but(ignored_zeros=False, trail=())
+            return value.but(ignored_zeros=False, trail=(), total=True)
         if value.param is not None:
-            return Value(carries_graph=value.carries_graph, summed_param=value.param)
-        return Value(carries_graph=value.carries_graph)
+            return Value(carries_graph=value.carries_graph, summed_param=value.param, total=True)
+        return Value(carries_graph=value.carries_graph, total=True)
     return _map(arg, one)
 
 
@@ -258,6 +258,8 @@ def _hand_written_maths(module, operator, lv: Value, rv: Value, left_node, right
         for a, b, b_node in ((lv, rv, right_node), (rv, lv, left_node)):
             if a.form is Form.EXP_SUM and _is_small_constant(b, b_node):
                 return a.but(guarded=True, trail=())
+    if operator == "-" and lv.form is Form.ELEMENTWISE_MINIMUM and rv.form is Form.ELEMENTWISE_MAXIMUM:
+        return Value(form=Form.NON_POSITIVE, carries_graph=graph)
     if operator == "-" and rv.form is Form.MAX_OF and _same_text(module, rv.form_arg, left_node):
         return Value(lv.domain, lv.producer, lv.producer_node, form=Form.MAX_SHIFTED, carries_graph=graph)
     if operator == "/" and lv.form is Form.EXP and rv.form is Form.ONE_PLUS_EXP and _same_text(
