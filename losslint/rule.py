@@ -88,6 +88,9 @@ class Rule:
     tokens: ClassVar[tuple[str, ...]]
     # Codes whose findings this rule's findings make redundant (the more specific one wins).
     supersedes: ClassVar[tuple[str, ...]] = ()
+    # The runtime probe `losslint check --confirm` runs for a finding (a name in
+    # `losslint.runtime.probes.PROBES`); None: there is nothing to run.
+    probe: ClassVar[str | None] = None
     flagged: ClassVar[tuple[Flagged, ...]] = ()
     silent: ClassVar[tuple[Silent, ...]] = ()
     # Settings users may change in `[tool.losslint.options.<CODE>]`, with their defaults.

@@ -47,6 +47,7 @@ class SoftmaxIntoCrossEntropy(Rule):
     summary = "Probabilities (softmax/sigmoid output) passed to cross_entropy, which expects logits"
     fix_availability = Applicability.UNSAFE
     tokens = ("cross_entropy", "CrossEntropyLoss")
+    probe = "wrong-input-domain"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.LOGITS, found=Domain.PROBABILITIES,

@@ -45,6 +45,7 @@ class SigmoidIntoBceWithLogits(Rule):
     summary = "Probabilities (sigmoid output) passed to BCEWithLogitsLoss, which applies the sigmoid again"
     fix_availability = Applicability.UNSAFE
     tokens = ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss")
+    probe = "wrong-input-domain"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.LOGITS, found=Domain.PROBABILITIES,

@@ -55,6 +55,7 @@ class SigmoidIntoBce(Rule):
     severity = Severity.WARNING
     fix_availability = Applicability.UNSAFE
     tokens = ("binary_cross_entropy", "BCELoss")
+    probe = "vanishing-gradient"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.PROBABILITIES,

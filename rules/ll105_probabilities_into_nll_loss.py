@@ -45,6 +45,7 @@ class ProbabilitiesIntoNllLoss(Rule):
     summary = "Probabilities passed to nll_loss, which expects log-probabilities"
     fix_availability = Applicability.UNSAFE
     tokens = ("nll_loss", "NLLLoss")
+    probe = "wrong-input-domain"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.LOG_PROBABILITIES,

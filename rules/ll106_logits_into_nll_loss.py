@@ -47,6 +47,7 @@ class LogitsIntoNllLoss(Rule):
     summary = "Raw logits (a Linear/Conv output) passed to nll_loss, which expects log-probabilities"
     fix_availability = Applicability.UNSAFE
     tokens = ("nll_loss", "NLLLoss")
+    probe = "wrong-input-domain"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.LOG_PROBABILITIES,

@@ -44,6 +44,7 @@ class LogitsIntoBce(Rule):
     summary = "Raw logits (a Linear/Conv output) passed to BCELoss, which expects probabilities"
     fix_availability = Applicability.UNSAFE
     tokens = ("binary_cross_entropy", "BCELoss")
+    probe = "wrong-input-domain"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.PROBABILITIES,

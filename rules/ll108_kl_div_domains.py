@@ -50,6 +50,7 @@ class KlDivDomains(Rule):
     summary = "kl_div given probabilities as input, or a log-space target without log_target=True"
     fix_availability = Applicability.UNSAFE
     tokens = ("kl_div", "KLDivLoss")
+    probe = "wrong-input-domain"
 
     def check(self, ctx):
         for mismatch in contracts.mismatches(ctx, role="input", expected=Domain.LOG_PROBABILITIES,
