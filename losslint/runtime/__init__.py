@@ -140,6 +140,6 @@ def _plan(finding: Finding, source: str | None, probe: str, build) -> dict | Con
         return build(finding, source, probe).to_dict()
     except NotExecutable as error:
         return not_executable(str(error), probe)
-    except (RecursionError, ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
-        # A slice we cannot handle must not hide the static finding.
-        return not_executable(f"losslint could not slice this code ({type(error).__name__}: {error})", probe)
+    except Exception as error:  # a bug of ours must not hide the static finding or stop the run
+        return not_executable(f"losslint could not slice this code ({type(error).__name__}: {error}; "
+                              "please report it)", probe)

@@ -80,6 +80,7 @@ ALLOWED_QUALNAMES: frozenset[str] = frozenset(
     {f"torch.{name}" for group in (_TORCH_MATH, _TORCH_REDUCTIONS, _TORCH_ACTIVATIONS, _TORCH_COMPARISONS,
                                    _TORCH_SHAPES, _TORCH_CREATION, _TORCH_CONSTANTS) for name in group}
     | {f"torch.special.{name}" for name in _SPECIAL}
+    | {"torch.autograd.backward", "torch.autograd.grad"}  # autograd on the slice's own tensors
     | {f"torch.nn.functional.{name}" for name in _FUNCTIONAL}
     | {f"torch.nn.{name}" for name in _ACTIVATION_MODULES}
     | LOSS_FUNCTIONS

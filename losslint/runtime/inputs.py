@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,8 @@ _INDEX_FUNCTIONS = {"torch.gather": 2, "torch.take_along_dim": 1, "torch.nn.func
 _MASK_NAME = re.compile(r"(^|_)(mask|masks|valid|keep|padding_mask|attn_mask|attention_mask)($|_)", re.I)
 _NUMBER_NAME = re.compile(r"^(temp|temperature|tau|scale|alpha|beta|gamma|smoothing|lam|lambda_|coef"
                           r"|factor|eps|epsilon)$", re.I)
+_INDEX_VALUE_NAME = re.compile(r"^(pad|pad_id|pad_idx|pad_index|pad_token_id|padding_idx|padding_value|ignore_index"
+                               r"|ignore_idx|ignore_id|ignore_label)$", re.I)
 _LABEL_NAME = re.compile(r"^(y|labels?|targets?|signs?)$", re.I)
 _PROBABILITY_NAME = re.compile(r"prob|dist|soft", re.I)
 _EPSILON_NAME = re.compile(r"^(eps|epsilon)$", re.I)
@@ -156,6 +158,9 @@ class Layout:
     batch: int = BATCH
     classes: int = CLASSES
     time: int = TIME
+    # Masks and per-element values: one per prediction (False) or one per entry of the prediction (True,
+    # as for a regression or binary loss with reduction="none").
+    per_entry: bool = False
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -200,6 +205,8 @@ class _Votes:
 # Vote priorities: a stronger use wins over a weaker one.
 _P_INDEX, _P_TARGET, _P_INPUT, _P_SIGNS, _P_WEIGHT, _P_ACTIVATION, _P_VALUES = 80, 70, 60, 58, 55, 50, 45
 _P_MASK, _P_PRODUCT_TARGET, _P_DEVICE, _P_VALUES_REDUCED, _P_NUMBER, _P_HINT = 40, 35, 30, 25, 20, 15
+# Weakest: an input only ranked (`x.argmax(-1)`) holds scores; one only measured (`x.size(-1)`) is any tensor.
+_P_COMPARED, _P_SCORES, _P_SHAPE = 22, 12, 10
 
 
 @dataclass(frozen=True)
@@ -230,17 +237,23 @@ def infer(piece: Slice, lenient: bool = False) -> Inputs:
 
 def _spec(name: str, cut, votes: _Votes) -> InputSpec:
     shape = _pinned_shape(cut.values, cut.comment)
+    if shape is None and name in votes.ranks and not any(
+            role in FULL_SHAPE_ROLES or role is Role.CLASS_INDICES for _, role, _ in votes.roles.get(name, ())):
+        # Unpacked (`B, D = x.shape`) but otherwise only measured: any tensor of that rank.
+        shape = ("B", *(f"D{i}" for i in range(1, votes.ranks[name])))
     base = dict(name=name, source=cut.text, line=cut.line, shape=shape)
     default = cut.default
     if isinstance(default, bool) or (isinstance(default, int | float) and default is not MISSING):
         return InputSpec(role=Role.NUMBER, value=default, **base)
     fact = _role_from_facts(cut.values)
+    best = _best(votes, name)
     if fact is not None:
         role, activation = fact
-        if role is Role.BINARY_TARGETS and _best(votes, name) is not None:
-            role = _best(votes, name)[1]  # float targets: the loss says which kind
+        if role is Role.BINARY_TARGETS and best is not None:
+            role = best[1]  # float targets: the loss says which kind
+        elif role is Role.MASK and best is not None and best[0] >= _P_INPUT:
+            role, activation = best[1], best[2]  # a mask by its name only, but a loss says what it is
         return InputSpec(role=role, activation=activation, **base)
-    best = _best(votes, name)
     if best is not None:
         priority, role, activation = best
         if role is Role.NUMBER:
@@ -326,6 +339,8 @@ def _layouts(specs: list[InputSpec], votes: _Votes) -> tuple[Layout, ...]:
         axes_by_rank[rank] = list(dict.fromkeys(axes))
     classes = [CLASSES] + sorted(k for k in votes.class_counts if 2 <= k <= 4096 and k not in (CLASSES, BATCH, TIME))
     layouts = [Layout(rank, axis, classes=k) for rank in ranks for axis in axes_by_rank[rank] for k in classes[:3]]
+    if full and elements and not any(s.role is Role.CLASS_INDICES for s in specs):
+        layouts += [replace(layout, per_entry=True) for layout in layouts]
     return tuple(dict.fromkeys(layouts))[:12]
 
 
@@ -359,12 +374,17 @@ class _Usage:
         for name in self.inputs:
             self._hint(name)
         for node in ast.walk(self.tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("shape", "ndim"):
+                for name in self.origins(node.value):
+                    self.votes.vote(name, _P_SHAPE, Role.VALUES)
             if isinstance(node, ast.Call):
                 self._call(node)
             elif isinstance(node, ast.Subscript):
                 self._subscript(node)
+            elif isinstance(node, ast.Compare):
+                self._compared(node)
             elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
-                for name in self.origins(node.operand):
+                for name in self.direct(node.operand):
                     self.votes.vote(name, _P_MASK, Role.MASK)
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple):
                 self._unpack(node.targets[0], node.value)
@@ -392,6 +412,10 @@ class _Usage:
         elif _NUMBER_NAME.match(bare):
             self.votes.vote(name, _P_HINT, Role.NUMBER)
             self.votes.options[f"neutral:{name}"] = 1e-8 if _EPSILON_NAME.match(bare) else 1.0
+        elif _INDEX_VALUE_NAME.search(bare):
+            # A padding id or an ignore index: the value the empty-batch probe fills targets with.
+            self.votes.vote(name, _P_NUMBER, Role.NUMBER)
+            self.votes.options[f"neutral:{name}"] = -100 if "ignore" in bare.lower() else 0
 
     def _is_mask(self, name: str) -> bool:
         return any(role is Role.MASK for _, role, _ in self.votes.roles.get(name, ()))
@@ -400,6 +424,44 @@ class _Usage:
         if name in self.facts:
             return self.facts[name] in DRIVEN_ROLES
         return any(role in DRIVEN_ROLES for _, role, _ in self.votes.roles.get(name, ()))
+
+    def _mask_valued(self, node: ast.AST, seen: frozenset[str] = frozenset()) -> bool:
+        """A comparison, `~m`, `.bool()`, or a 0/1 cast of one (`(labels != -100).float()`)."""
+        if isinstance(node, ast.Compare) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert)):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "bool":
+                return True
+            if node.func.attr in ("float", "long", "int", "half", "double", "to", "type_as"):
+                return self._mask_valued(node.func.value, seen)
+        if isinstance(node, ast.Name) and node.id not in seen:
+            if node.id in self.inputs:
+                return self._is_mask(node.id)
+            values = self.definitions.get(node.id, ())
+            return len(values) == 1 and self._mask_valued(values[0], seen | {node.id})
+        return False
+
+    def _is_tensor(self, name: str) -> bool:
+        """Known to hold a tensor: from the analysis, or from a use that says so."""
+        if name in self.facts:
+            return self.facts[name] is not Role.NUMBER
+        return any(role not in (Role.NUMBER, Role.DEVICE) for _, role, _ in self.votes.roles.get(name, ()))
+
+    def _is_loss_output(self, node: ast.AST) -> bool:
+        """`node` is (or is computed from) the result of a loss call."""
+        seen: set[str] = set()
+        stack = [node]
+        while stack:
+            for child in ast.walk(stack.pop()):
+                if isinstance(child, ast.Call):
+                    callee = _dotted(child.func)
+                    constructed = self.constructors.get(callee) if callee else None
+                    if callee in api.LOSS_BY_FUNCTIONAL or (constructed and constructed[0] in api.LOSS_BY_MODULE):
+                        return True
+                elif isinstance(child, ast.Name) and child.id not in seen and child.id not in self.inputs:
+                    seen.add(child.id)
+                    stack.extend(self.definitions.get(child.id, ()))
+        return False
 
     def depends(self, node: ast.AST) -> set[str]:
         """Every input `node` is computed from, through any operation."""
@@ -419,7 +481,11 @@ class _Usage:
 
     # -- flows ------------------------------------------------------------
 
-    def origins(self, node: ast.AST, seen: frozenset[str] = frozenset()) -> set[str]:
+    def direct(self, node: ast.AST) -> set[str]:
+        """Like `origins`, but not through comparisons: `labels != -100` is a mask, `labels` is not."""
+        return set() if isinstance(node, ast.Compare) else self.origins(node, comparisons=False)
+
+    def origins(self, node: ast.AST, seen: frozenset[str] = frozenset(), comparisons: bool = True) -> set[str]:
         """The inputs whose values reach `node` unchanged in kind (reshaped, retyped, scaled, indexed)."""
         if isinstance(node, ast.Name):
             if node.id in self.inputs:
@@ -428,40 +494,40 @@ class _Usage:
                 return set()
             found: set[str] = set()
             for value in self.definitions.get(node.id, ()):
-                found |= self.origins(value, seen | {node.id})
+                found |= self.origins(value, seen | {node.id}, comparisons)
             return found
         if isinstance(node, ast.Attribute) and node.attr in ("T", "mT", "data"):
-            return self.origins(node.value, seen)
+            return self.origins(node.value, seen, comparisons)
         if isinstance(node, ast.Call):
             callee = _dotted(node.func)
             if isinstance(node.func, ast.Attribute) and node.func.attr in _FLOW_METHODS and callee is None:
-                return self.origins(node.func.value, seen)
+                return self.origins(node.func.value, seen, comparisons)
             if isinstance(node.func, ast.Attribute) and node.func.attr in _FLOW_METHODS and \
                     not (callee or "").startswith("torch."):
-                return self.origins(node.func.value, seen)
+                return self.origins(node.func.value, seen, comparisons)
             if callee in _FLOW_FUNCTIONS and node.args:
-                return self.origins(node.args[0], seen)
+                return self.origins(node.args[0], seen, comparisons)
             if isinstance(node.func, ast.Name) and node.func.id in self.helpers:
                 # A helper of the slice: what it returns is made from what it is given.
                 found: set[str] = set()
                 for arg in [*node.args, *(k.value for k in node.keywords)]:
-                    found |= self.origins(arg, seen)
+                    found |= self.origins(arg, seen, comparisons)
                 return found
             return set()
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.Div | ast.FloorDiv):
-                return self.origins(node.left, seen)
-            return self.origins(node.left, seen) | self.origins(node.right, seen)
+                return self.origins(node.left, seen, comparisons)
+            return self.origins(node.left, seen, comparisons) | self.origins(node.right, seen, comparisons)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-            return self.origins(node.operand, seen)
+            return self.origins(node.operand, seen, comparisons)
         if isinstance(node, ast.Subscript):
-            return self.origins(node.value, seen)
+            return self.origins(node.value, seen, comparisons)
         if isinstance(node, ast.IfExp):
-            return self.origins(node.body, seen) | self.origins(node.orelse, seen)
-        if isinstance(node, ast.Compare):  # `labels > 0`, `y != pad`: derived from the compared values
-            found = self.origins(node.left, seen)
+            return self.origins(node.body, seen, comparisons) | self.origins(node.orelse, seen, comparisons)
+        if isinstance(node, ast.Compare) and comparisons:  # `labels > 0`, `y != pad`: made from the compared values
+            found = self.origins(node.left, seen, comparisons)
             for comparator in node.comparators:
-                found |= self.origins(comparator, seen)
+                found |= self.origins(comparator, seen, comparisons)
             return found
         return set()
 
@@ -511,7 +577,7 @@ class _Usage:
                         self.votes.options[f"neutral:{name}"] = CLASSES
             return
         if callee == "torch.where" and node.args:
-            for name in self.origins(node.args[0]):
+            for name in self.direct(node.args[0]):
                 self.votes.vote(name, _P_MASK, Role.MASK)
             return
         if isinstance(node.func, ast.Attribute):
@@ -530,13 +596,24 @@ class _Usage:
             if index is not None:
                 for name in self.origins(index):
                     self.votes.vote(name, _P_INDEX, Role.CLASS_INDICES)
-        elif method == "bool":
+        elif method == "permute" and len(node.args) > 1 and all(isinstance(_literal(a), int) for a in node.args):
+            for name in self.origins(receiver):  # `x.permute(0, 2, 3, 1)`: x has four dimensions
+                self.votes.ranks.setdefault(name, len(node.args))
+        elif method in _COMPARISON_METHODS and node.args:
+            self._compared(ast.Compare(left=receiver, ops=[ast.Eq()], comparators=[node.args[0]]))
+        elif method in _SCORE_METHODS:
             for name in self.origins(receiver):
+                self.votes.vote(name, _P_SCORES, Role.LOGITS)
+        elif method in _SHAPE_METHODS:
+            for name in self.origins(receiver):
+                self.votes.vote(name, _P_SHAPE, Role.VALUES)
+        elif method == "bool":
+            for name in self.direct(receiver):
                 self.votes.vote(name, _P_MASK, Role.MASK)
         elif method in ("masked_fill", "masked_fill_", "masked_select", "masked_scatter"):
             mask = _argument(node, 0, "mask")
             if mask is not None:
-                for name in self.origins(mask):
+                for name in self.direct(mask):
                     self.votes.vote(name, _P_MASK, Role.MASK)
         elif method == "to" and node.args and isinstance(node.args[0], ast.Name):
             if node.args[0].id in self.inputs:
@@ -599,7 +676,7 @@ class _Usage:
                 for name in self.origins(element):
                     self.votes.vote(name, _P_INDEX, Role.CLASS_INDICES)
         elif not isinstance(index, ast.Slice | ast.Constant):
-            for name in self.origins(index):
+            for name in self.direct(index):
                 self.votes.vote(name, _P_MASK, Role.MASK)
 
     def _arithmetic(self, node: ast.BinOp) -> None:
@@ -615,10 +692,14 @@ class _Usage:
             if not mine:
                 continue
             flows = self.origins(other) - mine
-            if any(self._is_mask(name) for name in flows):
+            if any(self._is_mask(name) for name in flows) or self._mask_valued(other):
                 for name in mine:
                     if not self._is_mask(name):
                         self.votes.vote(name, _P_VALUES, Role.VALUES)
+                continue
+            if isinstance(node.op, ast.Mult) and self._is_loss_output(other):
+                for name in mine:  # `loss * weights`: per-element weights of a per-element loss
+                    self.votes.vote(name, _P_VALUES, Role.VALUES)
                 continue
             if isinstance(node.op, ast.Mult):
                 transformed = {n for n in self.depends(other) - flows - mine if self._is_driven(n)}
@@ -631,13 +712,31 @@ class _Usage:
                     for name in mine:
                         if _LABEL_NAME.match(name):
                             self.votes.vote(name, _P_SIGNS, Role.SIGNS)
-            if not (isinstance(side, ast.Name) and side.id in self.inputs) or not flows:
+            if not (isinstance(side, ast.Name) and side.id in self.inputs) or not any(map(self._is_tensor, flows)):
                 continue
             if isinstance(node.op, ast.Div | ast.FloorDiv) and side is node.left:
                 continue
             neutral = 0.0 if isinstance(node.op, ast.Add | ast.Sub) else 1.0
             self.votes.vote(side.id, _P_NUMBER, Role.NUMBER)
             self.votes.options.setdefault(f"neutral:{side.id}", neutral)
+
+    def _compared(self, node: ast.Compare) -> None:
+        """`labels != -100`, `y == pad_id`: a tensor compared with an integer is most likely labels."""
+        operands = [node.left, *node.comparators]
+        integers = [o for o in operands if isinstance(_literal(o), int) or self._integer_constant(o)
+                    or (isinstance(o, ast.Name) and _INDEX_VALUE_NAME.search(o.id))]
+        if not integers:
+            return
+        for operand in operands:
+            if operand in integers:
+                continue
+            for name in self.direct(operand):
+                self.votes.vote(name, _P_COMPARED, Role.CLASS_INDICES)
+
+    def _integer_constant(self, node: ast.expr) -> bool:
+        if not isinstance(node, ast.Name) or node.id in self.inputs:
+            return False
+        return any(isinstance(_literal(value), int) for value in self.definitions.get(node.id, ()))
 
     def _unpack(self, target: ast.Tuple, value: ast.expr) -> None:
         source = value.func.value if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
@@ -653,6 +752,9 @@ class _Usage:
 
 
 _ONE_HOT = "torch.nn.functional.one_hot"
+_SCORE_METHODS = frozenset({"argmax", "argmin", "topk", "argsort"})
+_COMPARISON_METHODS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+_SHAPE_METHODS = frozenset({"size", "dim", "numel", "ndimension"})
 _CREATION = frozenset({"torch.ones", "torch.zeros", "torch.full", "torch.empty", "torch.rand", "torch.randn"})
 
 

@@ -30,6 +30,8 @@ from losslint.runtime.verdict import NotExecutable
 # Probes that measure a loss call (the others measure the flagged expression itself).
 LOSS_PROBES = frozenset({"wrong-input-domain", "vanishing-gradient", "broadcast"})
 STATEMENT_PROBES = frozenset({"empty-mask"})
+# Probes that do not drive the inputs they cannot place: an unknown input is just a float tensor for them.
+LENIENT_PROBES = frozenset({"runs-as-written", "broadcast", "empty-mask", "ignore-dilution"})
 
 _EXPECTED_ROLE = {Domain.LOGITS: Role.LOGITS, Domain.LOG_PROBABILITIES: Role.LOG_PROBABILITIES,
                   Domain.PROBABILITIES: Role.PROBABILITIES}
@@ -96,10 +98,16 @@ def build(finding: Finding, source: str, probe: str) -> Plan:
     if finding.fix is not None and probe not in LOSS_PROBES | STATEMENT_PROBES:
         # Compare like with like: when the fix rewrites more than the flagged expression, tap what it rewrites.
         anchor = _fixed_region(ctx, anchor, finding) or anchor
-    taps, overrides, include_statement, context = _taps(ctx, anchor, ctx.span(anchor), probe)
+    taps, overrides, include_statement, context, loss_call = _taps(ctx, anchor, ctx.span(anchor), probe)
+    if not overrides:
+        overrides = _caller_facts(ctx, Slicer(ctx).enclosing_function(anchor))
+    if context.get("ignore_index") is None:
+        context["ignore_index"] = _file_ignore_index(ctx)
     piece = Slicer(ctx).run(taps, include_statement=include_statement, overrides=overrides)
+    if loss_call is not None:
+        _known_arguments(piece, loss_call)
     # Running "as written" needs no stress variable: an input of unknown role is just a float tensor.
-    inputs = infer(piece, lenient=probe in ("runs-as-written", "broadcast"))
+    inputs = infer(piece, lenient=probe in LENIENT_PROBES)
     specs = list(inputs.specs)
     tap_spans = {name: ctx.span(node) for name, node in taps.items()}
 
@@ -139,13 +147,14 @@ def _taps(ctx: Context, anchor: cst.BaseExpression, span: Span, probe: str):
         for name, role in (("input", contract.input_param), ("target", contract.target_param)):
             if role in loss_call.args:
                 taps[name] = loss_call.args[role]
-        if loss_call.helper_call is not None:
-            overrides = _helper_arguments(ctx, loss_call)
+        call_site = loss_call.helper_call or getattr(loss_call, "context_call", None)
+        if call_site is not None:
+            overrides = _arguments_at(ctx, call_site)
         context.update(_loss_context(ctx, loss_call, param))
-        return taps, overrides, False, context
+        return taps, overrides, False, context, loss_call
     if probe in STATEMENT_PROBES:
         tap, include = _statement_result(ctx, anchor)
-        return {"value": tap}, overrides, include, context
+        return {"value": tap}, overrides, include, context, None
     taps = {"value": anchor}
     if probe == "runs-as-written":
         match = loss_call_for(ctx, anchor, span)
@@ -153,13 +162,13 @@ def _taps(ctx: Context, anchor: cst.BaseExpression, span: Span, probe: str):
             taps["value"] = match[0].node  # a flagged loss argument: run the loss call it goes into
             context.update(_loss_context(ctx, match[0], match[1]))
     if probe == "ignore-dilution":
-        receiver = _reduced(anchor)
+        receiver = _reduced(ctx, anchor)
         if receiver is not None:
             taps["elements"] = receiver
         match = loss_call_for(ctx, receiver or anchor, span, containing=True)
         if match is not None:
             context.update(_loss_context(ctx, match[0], match[1]))
-    return taps, overrides, False, context
+    return taps, overrides, False, context, None
 
 
 def _fixed_region(ctx: Context, anchor: cst.BaseExpression, finding: Finding) -> cst.BaseExpression | None:
@@ -172,6 +181,22 @@ def _fixed_region(ctx: Context, anchor: cst.BaseExpression, finding: Finding) ->
     if (start, end) == (span.start, span.end):
         return None
     return locate(ctx, Span(start, end))
+
+
+def _known_arguments(piece: Slice, loss_call: LossCall) -> None:
+    """A loss argument that became an input (`outputs = model(x)`) takes what the analysis knows it holds
+    at this loss call (e.g. probabilities from the model's softmax, followed through the caller)."""
+    contract = loss_call.contract
+    for tap, param in (("input", contract.input_param), ("target", contract.target_param)):
+        text = piece.taps.get(tap)
+        name = piece.aliases.get(text, text)
+        known = loss_call.value(param)
+        if name in piece.cuts and _has_domain(known) and not _has_domain(piece.cuts[name].values):
+            piece.cuts[name].values = known
+
+
+def _has_domain(values) -> bool:
+    return bool(values) and all(v.domain is not Domain.UNKNOWN and v.obj is None for v in values)
 
 
 def _loss_context(ctx: Context, loss_call: LossCall, param: str | None) -> dict[str, Any]:
@@ -215,9 +240,39 @@ def loss_call_for(ctx: Context, node: cst.CSTNode, span: Span, containing: bool 
     return whole or inside
 
 
-def _helper_arguments(ctx: Context, loss_call: LossCall) -> dict[str, Any]:
-    """What the analysis knows about each argument the helper receives at this call."""
-    call = loss_call.helper_call
+def _caller_facts(ctx: Context, function: cst.FunctionDef | None) -> dict[str, Any]:
+    """A parameter's facts from the calls of its function in this file, where they all agree on a domain
+    (`masked_mean(losses, labels != -100)`: `m` is a mask)."""
+    if function is None:
+        return {}
+    per_call = []
+    for fact in ctx.calls:
+        callee = ctx.analysis.values.get(fact.node.func) or ()
+        targets = {id((v.obj.function if isinstance(v.obj, BoundMethod) else v.obj).node) for v in callee
+                   if isinstance(v.obj, Function | BoundMethod)}
+        if targets == {id(function)}:
+            per_call.append(_arguments_at(ctx, fact.node))
+    if not per_call:
+        return {}
+    agreed = {}
+    for name, values in per_call[0].items():
+        domains = {v.domain for call in per_call for v in call.get(name, ())}
+        if all(name in call for call in per_call) and len(domains) == 1 and Domain.UNKNOWN not in domains \
+                and all(v.obj is None for v in values):
+            agreed[name] = values
+    return agreed
+
+
+def _file_ignore_index(ctx: Context) -> int | None:
+    """The ignore_index of the file's loss calls, when they all use the same literal one."""
+    found = {loss_call.option("ignore_index") for loss_call in ctx.loss_calls if loss_call.contract.index_target}
+    found.discard(None)
+    return found.pop() if len(found) == 1 and all(isinstance(v, int) for v in found) else None
+
+
+def _arguments_at(ctx: Context, call: cst.Call) -> dict[str, Any]:
+    """What the analysis knows about each argument the function holding the loss receives at `call`
+    (the call through which the finding was made: a helper's caller, or the caller that passes the loss)."""
     values = ctx.analysis.values.get(call.func) or ()
     functions = [v.obj.function if isinstance(v.obj, BoundMethod) else v.obj for v in values
                  if isinstance(v.obj, Function | BoundMethod)]
@@ -256,11 +311,15 @@ def _statement_result(ctx: Context, anchor: cst.BaseExpression) -> tuple[cst.Bas
     return anchor, False
 
 
-def _reduced(anchor: cst.BaseExpression) -> cst.BaseExpression | None:
-    """`x` in `x.mean()`."""
-    if isinstance(anchor, cst.Call) and isinstance(anchor.func, cst.Attribute):
+def _reduced(ctx: Context, anchor: cst.BaseExpression) -> cst.BaseExpression | None:
+    """`x` in `x.mean()` or `torch.mean(x)`."""
+    fact = ctx.call(anchor)
+    if fact is None:
+        return None
+    if fact.method is not None and isinstance(anchor.func, cst.Attribute):
         return anchor.func.value
-    return None
+    positional = [arg for arg in anchor.args if arg.keyword is None and not arg.star]
+    return positional[0].value if positional else None
 
 
 # ---------------------------------------------------------------------------

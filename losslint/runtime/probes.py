@@ -531,7 +531,10 @@ def _gradient_lost(grad: torch.Tensor | None) -> str | None:
 def empty_mask(session: Session) -> Confirmation:
     tap = "value"
     session.choose_layout(False, tap)
-    fills = [session.context.get("ignore_index", -100), 0]
+    ignore_index = session.context.get("ignore_index")
+    fills = [-100 if ignore_index is None else ignore_index, -100, 0] + [
+        spec.value for spec in session.specs
+        if spec.role is Role.NUMBER and isinstance(spec.value, int) and not isinstance(spec.value, bool)]
     scenarios = [("the mask is empty (all False)", Scenario(masks="empty"))]
     if any(s.role is Role.CLASS_INDICES for s in session.specs):
         scenarios += [(f"every target equals {fill}", Scenario(targets="fill", fill=fill))
@@ -552,7 +555,9 @@ def empty_mask(session: Session) -> Confirmation:
             continue
         summary = f"the loss is {value} and its gradient {gradient} when {description}"
         if session.reference_kind == "fix":
-            summary += f"; the guarded form gives {measurement.reference['value']} with a finite gradient"
+            guarded = measurement.reference["value"]
+            summary += (f"; the guarded form gives {'finite values' if guarded == 'finite' else guarded} "
+                        "with a finite gradient")
         return Confirmation(Verdict.CONFIRMED, "empty-mask", "loss and gradient on an empty batch", summary,
                             (measurement,), tried)
     return Confirmation(Verdict.NOT_REPRODUCED, "empty-mask", "loss and gradient on an empty batch",
@@ -562,7 +567,8 @@ def empty_mask(session: Session) -> Confirmation:
 def ignore_dilution(session: Session) -> Confirmation:
     tap = "value"
     session.choose_layout(False, tap)
-    ignore_index = session.context.get("ignore_index", -100)
+    ignore_index = session.context.get("ignore_index")
+    ignore_index = -100 if ignore_index is None else ignore_index
     scenario = Scenario(targets="ignore", fill=ignore_index, fraction=0.5)
     outcome = session.run(scenario)
     tried = (f"half of the targets equal to ignore_index ({ignore_index})",)
@@ -671,6 +677,10 @@ def confirm(plan: dict[str, Any], environment: dict[str, Any]) -> Confirmation:
         result = Confirmation(Verdict.NOT_EXECUTABLE, probe, reason=str(error))
     except MemoryError:
         result = Confirmation(Verdict.NOT_EXECUTABLE, probe, reason="the slice exceeded the worker's memory limit")
+    except Exception as error:  # a bug of ours: report it on this finding and keep serving the others
+        result = Confirmation(Verdict.NOT_EXECUTABLE, probe,
+                              reason=f"internal error in the {probe} probe ({type(error).__name__}: {error}; "
+                                     "please report it)")
     return _timed(result, time.perf_counter() - started)
 
 

@@ -478,9 +478,15 @@ class Slicer:
             name = self._fresh(name)
         elif known is None and name in self._used_names:
             name = self._fresh(name)
-        self._add_cut(name, text, node, self.analysis.value(node), self._comment_of(node), scope)
+        # A shape comment describes the assigned value: it pins the cut only when the cut is that value.
+        comment = self._comment_of(node) if self._assigned_whole(node) else ""
+        self._add_cut(name, text, node, self.analysis.value(node), comment, scope)
         self._used_names.add(name)
         return cst.Name(name)
+
+    def _assigned_whole(self, node: cst.CSTNode) -> bool:
+        parent = self.parent(node)
+        return isinstance(parent, cst.Assign | cst.AnnAssign) and parent.value is node
 
     def _fresh(self, base: str) -> str:
         index = 1
@@ -524,6 +530,8 @@ class Slicer:
         """"keep" (rewrite and run), "helper" (a local function), or "cut" (never run)."""
         func = node.func
         values = self.analysis.values.get(func)
+        if isinstance(func, cst.Name) and func.value in scope.overrides:
+            values = scope.overrides[func.value]  # a helper's parameter: what its caller passes
         if values:
             if _sole_qualname(values) is not None:
                 return "keep"

@@ -97,6 +97,8 @@ def materialize(specs: tuple[InputSpec, ...], layout: Layout, scenario: Scenario
         full_role = spec.role in FULL_SHAPE_ROLES or role in FULL_SHAPE_ROLES
         if spec.shape:
             shape, axis = _shape_for(layout, spec.shape, full_role), class_axis_of(spec.shape)
+        elif layout.per_entry and role in (Role.MASK, Role.VALUES):
+            shape, axis = frame.full, frame.axis
         else:
             shape, axis = (frame.full if full_role else frame.element), frame.axis
         if role in DRIVEN_ROLES:
