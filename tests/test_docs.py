@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from losslint.docs import ENGINE_DIAGNOSTICS, REFERENCE_URL, render_reference, rule_url
+from losslint.docs import ENGINE_DIAGNOSTICS, REFERENCE_URL, render_reference, rule_url, with_rule_table
 from losslint.registry import all_rules
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
@@ -43,3 +43,8 @@ def test_every_rule_is_documented_in_full():
         section = text.split(f"## {rule.code} {rule.name}\n", 1)[1].split("\n## ", 1)[0]
         for title in ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety", "References"):
             assert f"### {title}" in section, (rule.code, title)
+
+
+def test_readme_rule_table_is_current():
+    readme = (REFERENCE.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert readme == with_rule_table(readme), "README's rule table is stale: run `python -m losslint.docs --readme README.md`"
