@@ -51,7 +51,6 @@ class Form(str, Enum):
     # A log-probability times a weight (targets, 1 - y, a constant); the producer is the log's, and
     # `form_arg` is the weight.
     WEIGHTED_LOG = "w * log(p)"
-    ONE_HOT = "one_hot(y)"
     COUNT = "mask.sum()"
     GUARDED_COUNT = "mask.sum().clamp_min(...)"
 
@@ -166,13 +165,3 @@ def every(absval: AbsVal, predicate: Any) -> bool:
     return bool(absval) and all(predicate(value) for value in absval)
 
 
-def all_in(absval: AbsVal, *domains: Domain) -> bool:
-    return every(absval, lambda value: value.domain in domains)
-
-
-def sole(absval: AbsVal) -> Value | None:
-    """The value when every reaching definition agrees on domain and producer."""
-    first = absval[0]
-    if all(v.domain == first.domain and v.producer == first.producer and v.form == first.form for v in absval):
-        return first
-    return None
