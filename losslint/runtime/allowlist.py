@@ -120,8 +120,8 @@ SAFE_BUILTINS = frozenset({
     "range", "len", "min", "max", "sum", "abs", "float", "int", "bool", "round", "tuple", "list", "dict",
     "zip", "enumerate", "all", "any", "pow", "slice", "reversed", "sorted", "divmod", "Ellipsis",
 })
-# Never allowed, whatever they are bound to: the ways out of a sandbox. Checked by name
-# everywhere in a slice, even inside the parts that are never executed.
+# The ways out of a sandbox, refused by name (with a message that says so) unless the slice binds the
+# name itself; the slicer refuses them wherever they appear, even in the parts that are never executed.
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
     "vars", "dir", "input", "breakpoint", "help", "memoryview", "object", "type", "super", "classmethod",
@@ -219,9 +219,11 @@ def _check_name(node: ast.Name, bound: set[str], inputs) -> list[Refusal]:
     name, line = node.id, node.lineno
     if is_dunder(name):
         return [Refusal(name, "is a dunder name", line)]
+    if isinstance(node.ctx, ast.Store) or name in bound or name in inputs:
+        return []  # the slice's own variable (a parameter called `input` is not the builtin)
     if name in FORBIDDEN_NAMES:
         return [Refusal(name, "is never allowed (it could reach files, processes or the interpreter)", line)]
-    if isinstance(node.ctx, ast.Store) or name in bound or name in inputs or name in SAFE_BUILTINS:
+    if name in SAFE_BUILTINS:
         return []
     if name in NAMESPACE_ROOTS:
         return [Refusal(name, "may only be used as `torch.<allowed name>` / `math.<allowed name>`", line)]
@@ -252,19 +254,8 @@ def dotted(node: ast.AST) -> str | None:
     return ".".join(reversed(parts))
 
 
-def forbidden_reference(name: str) -> bool:
-    """A name that must not appear anywhere in a slice, executed or not."""
-    return name in FORBIDDEN_NAMES or is_dunder(name)
-
-
 def allowed_qualname(qualname: str) -> bool:
     return qualname in ALLOWED_QUALNAMES
-
-
-def allowed_prefix(qualname: str) -> bool:
-    """`torch.nn.functional` is a prefix of allowed names (a module a program may spell through)."""
-    prefix = qualname + "."
-    return any(name.startswith(prefix) for name in ALLOWED_QUALNAMES)
 
 
 # -- the namespaces a program sees -------------------------------------------------------------

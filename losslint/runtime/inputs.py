@@ -67,17 +67,25 @@ TARGET_ROLES = frozenset({Role.CLASS_INDICES, Role.BINARY_TARGETS, Role.PROBABIL
 
 BATCH, CLASSES, TIME = 16, 10, 4
 
+# What takes scores (logits) as its argument: the producers in torch_api (softmax, sigmoid, log_softmax,
+# logsigmoid: their `dim` is the class axis), plus the exponentials the numerics rules look at.
+_SCORE_TAKERS = {name: ("dim" if name in api.DIM_ACTIVATION_FUNCTIONS else None)
+                 for name, producer in api.FUNCTION_PRODUCERS.items() if producer.domain is not Domain.LOGITS}
 _ACTIVATION_FUNCTIONS = {
-    "torch.softmax": "dim", "torch.log_softmax": "dim", "torch.nn.functional.softmax": "dim",
-    "torch.nn.functional.log_softmax": "dim", "torch.nn.functional.softmin": "dim",
-    "torch.special.softmax": "dim", "torch.special.log_softmax": "dim", "torch.logsumexp": "dim",
-    "torch.special.logsumexp": "dim", "torch.sigmoid": None, "torch.special.expit": None,
-    "torch.nn.functional.logsigmoid": None, "torch.exp": None, "torch.nn.functional.softplus": None,
+    **_SCORE_TAKERS,
+    **{name: None for name in api.EXP_FUNCTIONS},
+    "torch.logsumexp": "dim", "torch.nn.functional.softmin": "dim", "torch.nn.functional.softplus": None,
     "torch.tanh": None,
 }
-_ACTIVATION_METHODS = {"softmax": "dim", "log_softmax": "dim", "logsumexp": "dim", "sigmoid": None, "exp": None}
-_ACTIVATION_MODULES = {"torch.nn.Softmax": 0, "torch.nn.LogSoftmax": 0, "torch.nn.Softmin": 0,
-                       "torch.nn.Sigmoid": None, "torch.nn.LogSigmoid": None, "torch.nn.Softplus": None}
+_ACTIVATION_METHODS = {
+    **{name: ("dim" if name in api.DIM_ACTIVATION_METHODS else None) for name in api.METHOD_PRODUCERS},
+    "logsumexp": "dim", "exp": None,
+}
+# Activation modules: their constructor's first argument is the `dim`, where they have one.
+_ACTIVATION_MODULES = {
+    name: (0 if name in api.DIM_ACTIVATION_MODULES else None) for name, producer in api.MODULE_PRODUCERS.items()
+    if producer.domain is not Domain.LOGITS
+}
 # Methods and functions that hand the same values on (reshaped, retyped): a role flows through them.
 _FLOW_METHODS = frozenset({
     "view", "reshape", "float", "double", "half", "bfloat16", "to", "type_as", "contiguous", "squeeze",
@@ -128,6 +136,8 @@ class InputSpec:
     floating_mask: bool = False
     # The role in reference runs, when the reference needs the value in the domain the loss expects.
     reference_role: Role | None = None
+    # Nothing said what it is: a plain float tensor stands in (lenient probes only).
+    guessed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -231,7 +241,7 @@ def infer(piece: Slice, lenient: bool = False) -> Inputs:
             if not lenient:
                 raise
             specs.append(InputSpec(name=name, role=Role.REGRESSION_TARGETS, source=cut.text, line=cut.line,
-                                   shape=_pinned_shape(cut.values, cut.comment)))
+                                   shape=_pinned_shape(cut.values, cut.comment), guessed=True))
     return Inputs(tuple(specs), _layouts(specs, votes))
 
 

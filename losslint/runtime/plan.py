@@ -9,6 +9,7 @@ the value converted to the domain the loss expects (the activation removed, or
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -109,6 +110,7 @@ def build(finding: Finding, source: str, probe: str) -> Plan:
     # Running "as written" needs no stress variable: an input of unknown role is just a float tensor.
     inputs = infer(piece, lenient=probe in LENIENT_PROBES)
     specs = list(inputs.specs)
+    _refuse_guessed_receivers(piece, specs)
     tap_spans = {name: ctx.span(node) for name, node in taps.items()}
 
     reference: Program | None = None
@@ -181,6 +183,24 @@ def _fixed_region(ctx: Context, anchor: cst.BaseExpression, finding: Finding) ->
     if (start, end) == (span.start, span.end):
         return None
     return locate(ctx, Span(start, end))
+
+
+def _refuse_guessed_receivers(piece: Slice, specs: list[InputSpec]) -> None:
+    """`accelerator.backward(loss)`, `scaler.scale(loss).backward()`: a method of an object --confirm knows
+    nothing about is not a tensor method, whatever its name."""
+    guessed = {spec.name: spec for spec in specs if spec.guessed}
+    for tap in ("value", "loss"):
+        text = piece.taps.get(tap)
+        if text is None:
+            continue
+        call = ast.parse(text, mode="eval").body
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            receiver = call.func.value
+            while isinstance(receiver, ast.Attribute | ast.Subscript | ast.Call):
+                receiver = receiver.func if isinstance(receiver, ast.Call) else receiver.value
+            if isinstance(receiver, ast.Name) and receiver.id in guessed:
+                raise NotExecutable(f"the flagged call is a method of `{guessed[receiver.id].source}`, which "
+                                    "--confirm does not run (it could not tell what that object is)")
 
 
 def _known_arguments(piece: Slice, loss_call: LossCall) -> None:

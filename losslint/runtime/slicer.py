@@ -33,7 +33,6 @@ from losslint.objects import MISSING, BoundMethod, ClassInfo, Function, Layer, L
 from losslint.runtime import allowlist
 from losslint.runtime.verdict import NotExecutable
 
-ACTIVATION_OPS = frozenset({"softmax", "sigmoid", "log_softmax", "logsigmoid"})
 TAPS_VARIABLE = "losslint_taps"
 # The taps a probe measures (the others, such as a loss call's arguments, may be inputs themselves).
 MEASURED_TAPS = frozenset({"value", "loss"})
@@ -968,7 +967,8 @@ def _is_rebuildable(obj: object) -> bool:
     if isinstance(obj, LossObject):
         return obj.contract.module is not None and allowlist.allowed_qualname(obj.contract.module)
     if isinstance(obj, Layer):
-        return obj.producer.op in ACTIVATION_OPS and allowlist.allowed_qualname(api.canonical(obj.qualname))
+        # An activation (softmax, sigmoid, ...) has no weights; a layer producing logits (Linear, Conv) does.
+        return obj.producer.domain is not Domain.LOGITS and allowlist.allowed_qualname(api.canonical(obj.qualname))
     return False
 
 

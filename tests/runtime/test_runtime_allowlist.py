@@ -69,6 +69,10 @@ def test_hostile_programs_are_refused_naming_the_offender(source, offender):
     assert any(r.offender == offender for r in refusals), refusals
 
 
+def test_the_slices_own_names_may_shadow_builtins():
+    assert allowlist.check_program("def f(input, type):\n    return input * type\nx = f(input, 2)", {"input"}) == []
+
+
 def test_nothing_outside_maths_is_on_the_list():
     excluded = ("torch.load", "torch.save", "torch.from_file", "torch.hub", "torch.ops", "torch.compile",
                 "torch.utils", "torch.cuda", "torch.distributed", "torch.backends", "torch.library",
