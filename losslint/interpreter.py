@@ -209,7 +209,11 @@ class _Body:
             self.env[name] = join(marker, default) if default else marker
         for param in params.kwonly_params:
             default = function.defaults.get(param.name.value)
-            self.env[param.name.value] = default or masks.mark_by_name(param.name.value, UNKNOWN, param.name)
+            named = masks.mark_by_name(param.name.value, UNKNOWN, param.name)
+            if default is None:
+                self.env[param.name.value] = named
+            else:  # `*, mask=None`: a mask when one is passed
+                self.env[param.name.value] = join(named, default) if named != UNKNOWN else default
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 self.env[star.name.value] = UNKNOWN
@@ -300,7 +304,7 @@ class _Body:
             else:
                 self._block(node.orelse.body)
         self.blocks.pop()
-        # A branch that always leaves (return, raise, continue, break) does not reach the code after the `if`.
+        # A branch that always leaves (return, raise, continue) does not reach the code after the `if`.
         body_exits, orelse_exits = _exits(node.body), node.orelse is not None and _exits(node.orelse)
         if body_exits and not orelse_exits:
             return
@@ -335,7 +339,9 @@ class _Body:
 
     def _proven_nonempty(self, node: cst.BaseExpression) -> bool:
         """An emptiness check on this path proved the expression `node` (not a plain name) non-empty."""
-        return not isinstance(node, cst.Name) and masks.proven_key(node) in self.env
+        if isinstance(node, cst.Name) or not any(name.startswith(masks.PROVEN) for name in self.env):
+            return False
+        return masks.proven_key(node) in self.env
 
     def _under(self, test: cst.BaseExpression, truth: bool, node: cst.BaseExpression) -> AbsVal:
         """Evaluate `node` where `test` is `truth` (a branch of `a if t else b` or `torch.where(t, a, b)`)."""
@@ -1215,6 +1221,8 @@ class _Body:
             return single(Value(Domain.CLASS_INDICES, method, node, dtype="long", carries_graph=False))
         if method in api.DOMAIN_PRESERVING_METHODS:
             return transfer.preserve(receiver)
+        if method in api.LOSS_SCALING_METHODS and len(args) == 1 and all(v.per_element for v in args[0]):
+            return args[0]
         if method == "get" and node.args:
             key = literal(node.args[0].value)
             if isinstance(key, str) and key in api.LOGITS_NAMES:
@@ -1268,7 +1276,7 @@ _NONE = "None"  # the producer of the value of `None`, which `is not None` tests
 
 
 def _exits(block: cst.BaseSuite | cst.If | cst.Else) -> bool:
-    """Whether a branch always leaves: it ends in return / raise / continue / break (in every sub-branch)."""
+    """Whether a branch always leaves: it ends in return / raise / continue (in every sub-branch)."""
     if isinstance(block, cst.If):
         return _exits(block.body) and block.orelse is not None and _exits(block.orelse)
     if isinstance(block, cst.Else):
@@ -1277,10 +1285,11 @@ def _exits(block: cst.BaseSuite | cst.If | cst.Else) -> bool:
     if not statements:
         return False
     last = statements[-1]
+    # `break` is not an exit here: what it leaves behind flows on to the code after the loop.
     if isinstance(block, cst.SimpleStatementSuite):
-        return isinstance(last, cst.Return | cst.Raise | cst.Continue | cst.Break)
+        return isinstance(last, cst.Return | cst.Raise | cst.Continue)
     if isinstance(last, cst.SimpleStatementLine):
-        return isinstance(last.body[-1], cst.Return | cst.Raise | cst.Continue | cst.Break)
+        return isinstance(last.body[-1], cst.Return | cst.Raise | cst.Continue)
     if isinstance(last, cst.If):
         return _exits(last)
     return False

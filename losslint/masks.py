@@ -102,7 +102,7 @@ _MIRROR = {cst.GreaterThan: cst.LessThan, cst.LessThan: cst.GreaterThan, cst.Gre
 
 
 FACT = "#"  # environment keys that hold facts about expressions, not variables
-_PROVEN = FACT + "nonempty:"
+PROVEN = FACT + "nonempty:"
 CONDITION = FACT + "condition:"
 
 
@@ -125,15 +125,19 @@ def checked_names(test: cst.BaseExpression, truth: bool, resolve=None, depth: in
         target = test.comparisons[0]
         operator, left, right = type(target.operator), test.left, target.comparator
         bound = literal(right)
-        if bound is MISSING or isinstance(bound, bool):
+        if not _is_number(bound):
             bound, left, operator = literal(left), right, _MIRROR.get(operator)
-        if bound is MISSING or isinstance(bound, bool) or operator is None:
+        if not _is_number(bound) or operator is None:
             return set()
         table = _NONEMPTY_WHEN_TRUE if truth else _NONEMPTY_WHEN_FALSE
         name = _checked_key(left)
         return {name} if name and table.get(operator) == bound else set()
     name = _checked_key(test)
     return {name} if name and truth else set()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _checked_key(node: cst.BaseExpression) -> str | None:
@@ -146,7 +150,7 @@ def _checked_key(node: cst.BaseExpression) -> str | None:
 
 def proven_key(node: cst.BaseExpression) -> str:
     """The environment key under which an emptiness check of `node` (not a plain name) is remembered."""
-    return _PROVEN + "".join(cst.Module([]).code_for_node(node.with_changes(lpar=(), rpar=())).split())
+    return PROVEN + "".join(cst.Module([]).code_for_node(node.with_changes(lpar=(), rpar=())).split())
 
 
 def root_name(node: cst.BaseExpression) -> str | None:

@@ -430,6 +430,8 @@ IGNORE_INDEX_LOSSES = frozenset({"cross_entropy", "nll_loss", "nll_loss2d"})
 # Backward passes that need a scalar (or an explicit gradient): the method and the functional form.
 BACKWARD_METHODS = frozenset({"backward"})
 BACKWARD_FUNCTIONS: dict[str, str] = {"torch.autograd.backward": "grad_tensors"}
+# `scaler.scale(loss)` (torch.amp.GradScaler) multiplies the loss by the loss scale: same shape.
+LOSS_SCALING_METHODS = frozenset({"scale"})
 
 # ---------------------------------------------------------------------------
 # Shapes, dtypes, autograd graphs and labels (LL3, LL5)

@@ -76,8 +76,8 @@ class UnguardedMaskedMean(Rule):
                 continue
             if not every(fact.right, lambda v: v.form is Form.COUNT and not v.nonempty):
                 continue
-            if not every(fact.left, _is_total):
-                continue
+            if isinstance(fact.left_node, cst.Integer | cst.Float) or not every(fact.left, _is_total):
+                continue  # `1.0 / n` is a step size or a weight, not a mean
             yield self._division(ctx, fact)
         for call in ctx.calls:
             selected = _mean_of(ctx, call)

@@ -11,10 +11,11 @@ from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
 class BackwardOnPerElementLoss(Rule):
     """
     ## What it does
-    Finds `.backward()` (and `torch.autograd.backward(loss)`) called without a `gradient` on a loss
+    Finds `.backward()` (and `torch.autograd.backward(loss)`, `scaler.scale(loss).backward()`,
+    `accelerator.backward(loss)`, `self.manual_backward(loss)`) called without a `gradient` on a loss
     built with `reduction="none"` — directly, through a helper that returns it, or after elementwise
     arithmetic (masking, weighting, scaling) and partial reductions such as `.sum(-1)` that leave more
-    than one element.
+    than one element. An index (`losses[i]`) may pick a single element and ends the tracking.
 
     ## Why is this bad?
     Autograd can only start from a scalar: on any tensor with more than one element `backward()`
@@ -139,6 +140,34 @@ class BackwardOnPerElementLoss(Rule):
             """,
             anchor="loss.backward(retain_graph=True)",
         ),
+        Flagged(
+            """
+            import torch.nn.functional as F
+
+            def training_step(accelerator, scaler, model, x, y):
+                per_sample = F.binary_cross_entropy_with_logits(model(x), y, reduction="none")
+                accelerator.backward(per_sample)
+            """,
+            anchor="accelerator.backward(per_sample)",
+            fixed="""
+            import torch.nn.functional as F
+
+            def training_step(accelerator, scaler, model, x, y):
+                per_sample = F.binary_cross_entropy_with_logits(model(x), y, reduction="none")
+                accelerator.backward(per_sample.mean())
+            """,
+        ),
+        Flagged(
+            """
+            import torch
+
+            def amp_step(model, criterion_none, scaler, x, y):
+                with torch.autocast("cuda"):
+                    loss = torch.nn.functional.l1_loss(model(x), y, reduction="none")
+                scaler.scale(loss).backward()
+            """,
+            anchor="scaler.scale(loss).backward()",
+        ),
     )
     silent = (
         Silent(
@@ -201,6 +230,10 @@ class BackwardOnPerElementLoss(Rule):
 def _differentiated(ctx, call):
     """The loss a backward call starts from, when no gradient is given."""
     node = call.node
+    if call.method in api.BACKWARD_DELEGATES and isinstance(node.func, cst.Attribute) and node.args \
+            and node.args[0].keyword is None and not any(v.per_element for v in call.receiver or ()):
+        # accelerator.backward(loss), self.manual_backward(loss): the argument is the loss.
+        return ctx.value(node.args[0].value), node.args[0].value
     if call.method in api.BACKWARD_METHODS and isinstance(node.func, cst.Attribute):
         gives_gradient = any(arg.keyword is None or arg.keyword.value == "gradient" for arg in node.args)
         return (None, None) if gives_gradient else (call.receiver, node.func.value)
@@ -215,7 +248,7 @@ def _differentiated(ctx, call):
 
 
 def _reduce_first(ctx, call, loss_node, loss) -> FixPlan | None:
-    if any(v.ignored_zeros for v in loss) or call.method is None:
+    if any(v.ignored_zeros for v in loss):
         return None
     text = ctx.text(loss_node)
     atomic = isinstance(loss_node, cst.Name | cst.Attribute | cst.Call | cst.Subscript)

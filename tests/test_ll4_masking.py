@@ -152,3 +152,49 @@ def test_a_mask_name_never_overrides_arithmetic_or_a_known_domain():
             attention_mask = (1.0 - attention_mask) * -10000.0
             return x.sum() / attention_mask.sum()
         """) == set()
+
+
+def test_an_optional_mask_is_a_mask_once_none_is_ruled_out():
+    found = _check("""
+        def f(x, mask=None):
+            if mask is None:
+                return x.mean()
+            return (x * mask).sum() / mask.sum()
+
+        def g(x, *, mask=None):
+            if mask is not None:
+                return (x * mask).sum() / mask.sum()
+            return x.mean()
+        """)
+    assert found == {(4, "LL401"), (8, "LL401")}
+
+
+def test_checks_through_boolean_variables_and_on_expressions():
+    assert _check("""
+        def area_ratio(mask_a, mask_b):
+            area_a = mask_a.sum()
+            area_b = mask_b.sum()
+            exists = area_a > 0 and area_b > 0
+            if exists:
+                return area_a.float().sum() / area_b
+            return None
+
+        def split_means(losses, mask):
+            inside = losses[mask].mean() if mask.any() else 0
+            outside = losses[~mask].mean() if (~mask).any() else 0
+            return inside + outside
+        """) == set()
+
+
+def test_training_wrappers_and_loss_scaling_keep_the_per_element_loss():
+    found = _check("""
+        import torch.nn.functional as F
+
+        def step(accelerator, scaler, self, pred, y):
+            loss = F.l1_loss(pred, y, reduction="none")
+            accelerator.backward(loss)
+            scaler.scale(loss).backward()
+            self.manual_backward(loss)
+            accelerator.backward(loss.mean())
+        """)
+    assert found == {(5, "LL404"), (6, "LL404"), (7, "LL404")}
