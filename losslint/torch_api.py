@@ -453,6 +453,7 @@ TENSOR_TYPES: dict[str, str] = {
                         ("Long", "int64"), ("Int", "int32"), ("Short", "int16"), ("Char", "int8"), ("Byte", "uint8"),
                         ("Bool", "bool"))
 }
+TENSOR_TYPES["torch.Tensor"] = "float32"  # the legacy constructor builds the default dtype
 # Cast methods → the dtype they give.
 DTYPE_METHODS: dict[str, str] = {
     "float": "float32", "double": "float64", "half": "float16", "bfloat16": "bfloat16", "long": "int64",
@@ -488,7 +489,7 @@ SIZED_FACTORIES: dict[str, str | None] = {
 LIKE_FACTORIES = frozenset({"torch.zeros_like", "torch.ones_like", "torch.empty_like", "torch.rand_like",
                             "torch.randn_like", "torch.full_like", "torch.randint_like"})
 # Building a tensor from data: the data's facts survive, with the given dtype.
-TENSOR_FROM_DATA = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.from_numpy"})
+TENSOR_FROM_DATA = frozenset({"torch.tensor", "torch.as_tensor", "torch.from_numpy"})
 # Layers whose output has their input's shape, and layers that replace the last dimension
 # (with the constructor parameter and position of the new size).
 SHAPE_KEEPING_LAYERS = frozenset({_NN + "Softmax", _NN + "LogSoftmax", _NN + "Sigmoid", _NN + "LogSigmoid",
@@ -517,6 +518,10 @@ BACKWARD_DELEGATES = frozenset({"backward", "manual_backward"})
 LABEL_NAMES = frozenset({"y", "labels", "label", "target", "targets", "tgt", "tgts", "gt", "gts", "lbl", "lbls",
                          "y_true", "ys", "cls", "classes", "class_ids", "label_ids", "class_idx", "class_index"})
 LABEL_NAME_TOKENS = frozenset({"labels", "label", "targets", "target", "tgt", "lbl", "lbls", "gt"})
+# Name tokens of a model's prediction (`pred`, `y_hat`, `outputs`): with a label's name, the two
+# tensors a loss is called with.
+PREDICTION_NAME_TOKENS = frozenset({"pred", "preds", "prediction", "predictions", "predicted", "output", "outputs",
+                                    "out", "logits", "logit", "scores", "yhat", "hat", "recon", "reconstruction"})
 # Name tokens that make a target a distribution rather than class indices.
 SOFT_TARGET_TOKENS = frozenset({"soft", "prob", "probs", "probability", "probabilities", "onehot", "hot", "one",
                                 "smooth", "smoothed", "smoothing", "mix", "mixed", "mixup", "cutmix", "dist",
