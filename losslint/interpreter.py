@@ -206,6 +206,9 @@ class _Body:
             marker = Value(param=position, trail=(Step(name, param.name),), obj=self._annotated_instance(param),
                            source_name=name if tensors.is_label_name(name) else None)
             marker = masks.mark_by_name(name, single(marker), param.name)
+            if default:
+                # The default reaches the body through the parameter: it is part of the evidence chain.
+                default = tuple(v.through(name, param.name) for v in default)
             self.env[name] = join(marker, default) if default else marker
         for param in params.kwonly_params:
             default = function.defaults.get(param.name.value)
@@ -1106,7 +1109,7 @@ class _Body:
         for value in summary.returns:
             if value.param is not None:
                 passed = argument(value.param)
-                results.extend(passed if passed is not None else UNKNOWN)
+                results.extend(tensors.returned_parameter(value, passed) if passed is not None else UNKNOWN)
             elif value.summed_param is not None:
                 passed = argument(value.summed_param)
                 results.extend(transfer.reduce_sum(passed, node, argument_node(value.summed_param))

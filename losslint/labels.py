@@ -62,7 +62,8 @@ def class_index_evidence(ctx: Context, value: Value, target: AbsVal, input_value
     if value.domain in DISTRIBUTIONS:
         return None
     if value.domain is Domain.CLASS_INDICES:
-        return f"class indices from {ctx.origin(value)}"
+        where = f" (line {ctx.line(value.producer_node)})" if value.producer_node is not None else ""
+        return f"class indices from {value.producer}{where}"
     input_rank, target_rank = rank_of(input_value), rank_of(target)
     if input_rank is not None and target_rank is not None:
         if target_rank == input_rank - 1:
@@ -75,12 +76,23 @@ def class_index_evidence(ctx: Context, value: Value, target: AbsVal, input_value
 
 
 def dtype_origin(ctx: Context, value: Value, node: cst.CSTNode) -> str:
-    """`cast to float32 here`, or `cast to float32 by `y.double()` (line 12)`."""
+    """`cast to float32 here`, `cast to float32 by `y.double()` (line 12)`, `int64 from `F.one_hot(y, 10)` (line 3)`."""
     if value.dtype_node is None:
         return f"of dtype {value.dtype}"
+    how = "cast to" if _is_cast(value.dtype_node) else "of dtype"
     if value.dtype_node is node:
-        return f"cast to {value.dtype} here"
-    return f"cast to {value.dtype} by `{short(ctx.text(value.dtype_node))}` (line {ctx.line(value.dtype_node)})"
+        return f"cast to {value.dtype} here" if how == "cast to" else f"of dtype {value.dtype}"
+    where = f"`{short(ctx.text(value.dtype_node))}` (line {ctx.line(value.dtype_node)})"
+    return f"{how} {value.dtype} by {where}" if how == "cast to" else f"{how} {value.dtype}, from {where}"
+
+
+def _is_cast(node: cst.CSTNode) -> bool:
+    """`x.float()`, `x.to(torch.long)`, `torch.tensor(y, dtype=torch.float)`: a dtype chosen in the code."""
+    if not isinstance(node, cst.Call):
+        return False
+    if isinstance(node.func, cst.Attribute) and node.func.attr.value in {*api.DTYPE_METHODS, "to", "type", "type_as"}:
+        return True
+    return any(arg.keyword is not None and arg.keyword.value == "dtype" for arg in node.args)
 
 
 def cast_receiver(ctx: Context, node: cst.BaseExpression) -> cst.BaseExpression | None:

@@ -662,6 +662,17 @@ def grad_disabled(contexts: Sequence[str]) -> bool:
     return False
 
 
+def returned_parameter(returned: Value, passed: AbsVal) -> AbsVal:
+    """What a helper returning its parameter (`return y.float()`) gives the caller: the argument, with
+    the dtype the helper cast it to and without the graph the helper detached."""
+    changes: dict[str, object] = {}
+    if returned.dtype_node is not None:
+        changes.update(dtype=returned.dtype, dtype_node=returned.dtype_node)
+    if returned.carries_graph is False:
+        changes["carries_graph"] = False
+    return _apply(passed, changes)
+
+
 def with_shape(absval: AbsVal, shape: Shape, node: cst.CSTNode) -> AbsVal:
     """A name's values once a shape unpacking or comment states its shape (a rank conflict forgets it)."""
     def one(value: Value) -> Value:

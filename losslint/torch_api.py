@@ -504,6 +504,9 @@ NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.au
                               "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
 ENABLE_GRAD_CONTEXTS = frozenset({"torch.enable_grad", "torch.autograd.enable_grad",
                                   "torch.autograd.grad_mode.enable_grad"})
+# Context managers whose argument decides (`torch.set_grad_enabled(phase == "train")`).
+SWITCHED_GRAD_CONTEXTS = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
+                                    "torch.autograd.grad_mode.set_grad_enabled"})
 
 # Native bindings share the Python function's name (canonical() maps them to it) but not its
 # positional signature: `torch._C._nn.l1_loss(input, target, reduction_enum)`.

@@ -65,7 +65,7 @@ class TensorsToLossConstructor(Rule):
             name = built.obj.contract.module_name
             yield Report(
                 node=node,
-                message=(f"`{ctx.text(node.func)}(...)` builds a {name} module with the loss's tensors as "
+                message=(f"`{ctx.text(node.func)}(...)` builds a new `{name}` module with the loss's tensors as "
                          f"constructor arguments ({constructors.landing(ctx, misplaced)}) instead of computing the "
                          "loss: torch fails with \"Boolean value of Tensor with more than one value is ambiguous\", "
                          "or returns a module where a loss was expected"),

@@ -74,8 +74,8 @@ class LossClassNotInstantiated(Rule):
                               ((reference, f"{ctx.text(reference)}()"),))
             yield Report(
                 node=call.node,
-                message=(f"`{ctx.text(call.node.func)}` holds the class {name} itself, not an instance (stored in "
-                         f"`{where.text}`, line {ctx.line(where.node)}): this call builds a new {name} with "
+                message=(f"`{ctx.text(call.node.func)}` holds the class `{name}` itself, not an instance (stored in "
+                         f"`{where.text}`, line {ctx.line(where.node)}): this call builds a new `{name}` with "
                          f"{constructors.landing(ctx, misplaced)} instead of computing the loss"),
                 evidence=tuple(f"line {ctx.line(step.node)}: the class is stored in `{step.text}`"
                                for step in stored[0].trail if step.node is not None),

@@ -62,7 +62,8 @@ class LossAccumulatedWithGraph(Rule):
     The fix accumulates `loss.detach()`: the same numbers, without the graph. It is **unsafe**: code
     that later back-propagates through the accumulator (outside this file, or in ways not seen here)
     would lose its gradient. Not reported: python numbers (including helpers that return
-    `loss.item()`), code under `torch.no_grad()` / `torch.inference_mode()`, and a multi-term loss
+    `loss.item()`), code under `torch.no_grad()` / `torch.inference_mode()` (or a
+    `torch.set_grad_enabled(...)` whose argument is not known), and a multi-term loss
     summed in an inner loop and back-propagated once (`loss = 0; for head in heads: loss += …;
     loss.backward()`, `torch.stack(losses).mean().backward()`).
 
@@ -82,7 +83,8 @@ class LossAccumulatedWithGraph(Rule):
         backwards = _backward_calls(ctx)
         for accumulation in _accumulations(ctx):
             frame = accumulation.frame
-            if not frame.loops or grad_disabled(frame.contexts):
+            if not frame.loops or grad_disabled(frame.contexts) or \
+                    api.SWITCHED_GRAD_CONTEXTS.intersection(frame.contexts):
                 continue
             loop = frame.loops[-1]
             if _resets(ctx, accumulation, loop):
