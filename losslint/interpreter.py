@@ -718,7 +718,10 @@ class _Body:
         indices = [element.slice.value for element in node.slice if isinstance(element.slice, cst.Index)]
         index_values = [self.analysis.value(index) for index in indices]
         if len(node.slice) == 1 and index_values and all(v.domain is Domain.MASK for v in index_values[0]):
-            selected_nonempty = all(v.nonempty for v in index_values[0]) or self._proven_nonempty(indices[0])
+            if all(v.producer in api.FINITENESS_MASKS for v in index_values[0]):
+                return results  # x[~isnan(x)] is empty only when every value is NaN: the mean is NaN anyway
+            selected_nonempty = all(v.nonempty for v in index_values[0]) or self._proven_nonempty(indices[0]) \
+                or self._proven_nonempty(node)
             return tuple(v.but(selection=not selected_nonempty, ignored_zeros=False, nonempty=selected_nonempty)
                          for v in results)
         keeps_rank = all(isinstance(element.slice, cst.Slice) or isinstance(element.slice.value, cst.Ellipsis) or (
@@ -1341,11 +1344,14 @@ def _is_keyword(node: cst.Call, keyword: str) -> bool:
 
 
 def _has_dim(node: cst.Call, position: int) -> bool:
-    """A reduction over some dimensions only: `x.sum(-1)`, `x.mean(dim=1)`, `torch.sum(x, 1)`."""
+    """A reduction over some dimensions only: `x.sum(-1)`, `x.mean(dim=1)`, `torch.sum(x, 1)`.
+
+    A tuple or list of dims may name every dimension (`x.mean(dim=(0, 1))`): not known to be partial.
+    """
     dim = _argument(node, position, "dim")
     if dim is None:
         dim = _argument(node, position, "axis")
-    return dim is not None and literal(dim) is not None
+    return dim is not None and literal(dim) is not None and not isinstance(dim, cst.Tuple | cst.List)
 
 
 def _lower_bounded(method: str, node: cst.Call, position: int = 0) -> bool:

@@ -382,6 +382,8 @@ MASK_FUNCTIONS = frozenset({
     "torch.logical_not", "torch.logical_and", "torch.logical_or", "torch.logical_xor",
     "torch.isfinite", "torch.isnan", "torch.isinf", "torch.isin",
 })
+# Masks of the finite (or NaN) values: selecting with them is the nanmean idiom, not a masked mean.
+FINITENESS_MASKS = frozenset({"isfinite", "isnan", "isinf", "isfinite()", "isnan()", "isinf()"})
 # Casts: a 0/1 mask stays a 0/1 mask (`mask.float()`, `mask.long()`, `mask.to(dtype)`).
 CAST_METHODS = frozenset({"float", "double", "half", "bfloat16", "long", "int", "short", "byte", "to", "type",
                           "type_as"})

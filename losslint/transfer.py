@@ -245,7 +245,10 @@ def _binary_one(module, operator, lv: Value, rv: Value, left_node, right_node, n
         return loss.but(trail=(), domain=Domain.UNKNOWN, form=None,
                         ignored_zeros=loss.ignored_zeros and operator in ("*", "/"), carries_graph=graph)
     if lv.selection or rv.selection:
-        return Value(carries_graph=graph, selection=True)
+        # Elementwise with a selection keeps its size: non-empty when a tensor checked non-empty takes part
+        # (not a count: a scalar broadcasts against an empty selection).
+        nonempty = any(side.nonempty and side.form is None and side.domain is not Domain.NUMBER for side in (lv, rv))
+        return Value(carries_graph=graph, selection=True, nonempty=nonempty)
     return Value(carries_graph=graph)
 
 

@@ -81,7 +81,7 @@ class UnguardedMaskedMean(Rule):
             yield self._division(ctx, fact)
         for call in ctx.calls:
             selected = _mean_of(ctx, call)
-            if selected is not None and every(selected, lambda v: v.selection):
+            if selected is not None and every(selected, lambda v: v.selection and not v.nonempty):
                 yield Report(
                     node=call.node,
                     message=f"`{_short(ctx.text(call.node))}` averages the elements a mask selects: when it "
@@ -302,8 +302,17 @@ def _mask_value(ctx, count: Value) -> Value | None:
 
 
 def _selection_evidence(ctx, node) -> tuple[str, ...]:
-    return (f"line {ctx.line(node)}: `{_short(ctx.text(node))}` takes the mean of a boolean-mask selection "
-            "with no emptiness check",)
+    """Where the selecting mask came from (when the mean is taken right on `x[mask]`), then the mean."""
+    subject = node.func.value if isinstance(node.func, cst.Attribute) else node.args[0].value
+    steps: list[str] = []
+    if isinstance(subject, cst.Subscript) and len(subject.slice) == 1 and isinstance(subject.slice[0].slice,
+                                                                                       cst.Index):
+        masks = [v for v in ctx.value(subject.slice[0].slice.value) if v.domain is Domain.MASK]
+        if masks and masks[0].producer_node is not None:
+            steps.extend(ctx.chain(masks[0]))
+    steps.append(f"line {ctx.line(node)}: `{_short(ctx.text(node))}` takes the mean of a boolean-mask selection "
+                 "with no emptiness check")
+    return tuple(steps)
 
 
 def _clamp_fix(ctx, fact) -> FixPlan:

@@ -198,3 +198,31 @@ def test_training_wrappers_and_loss_scaling_keep_the_per_element_loss():
             accelerator.backward(loss.mean())
         """)
     assert found == {(5, "LL404"), (6, "LL404"), (7, "LL404")}
+
+
+def test_selections_checked_by_expression_or_finite_values_are_not_reported():
+    assert _check("""
+        import torch
+
+        def macro(res):
+            return res[~torch.isnan(res)].mean()
+
+        def coco(prec):
+            return torch.tensor([-1.0]) if len(prec[prec > -1]) == 0 else torch.mean(prec[prec > -1])
+
+        def ratio(scores, relevant, all_scores):
+            ranking = scores[relevant]
+            if len(ranking) > 0:
+                return (ranking / all_scores[relevant]).mean()
+            return 0.0
+        """) == set()
+
+
+def test_a_mean_needs_a_total_over_the_count():
+    assert _check("""
+        def weights(mask):
+            return mask.float() / mask.sum(-1, keepdim=True)
+
+        def step(mask):
+            return 1.0 / mask.sum(1)
+        """) == set()
