@@ -28,6 +28,7 @@ from losslint.objects import (
     ClassInfo,
     Function,
     Instance,
+    Iterable,
     Layer,
     LossClass,
     LossObject,
@@ -940,6 +941,9 @@ class _Body:
         masking = self._masking_call(qualname, node, args, first, first_node)
         if masking is not None:
             return masking
+        loader = self._loader(qualname, node, args)
+        if loader is not None:
+            return loader
         if qualname in api.CONCATENATING_FUNCTIONS and first:
             parts = [v.obj.items for v in first if isinstance(v.obj, Sequence)]
             if len(parts) == len(first):
@@ -1000,6 +1004,25 @@ class _Body:
             if padding is not None and padding.number is None:
                 return single(Value(producer_node=node, padding=padding))
         return None
+
+    def _loader(self, qualname: str, node: cst.Call, args: list[AbsVal]) -> AbsVal | None:
+        """`DataLoader(ds, collate_fn=collate)`, `tqdm(loader)`, `enumerate(loader)`: what each step yields."""
+        if qualname in api.DATA_LOADERS:
+            collate = _argument(node, api.DATA_LOADERS[qualname], "collate_fn")
+            functions = [v.obj for v in self.analysis.value(collate)] if collate is not None else []
+            if not functions or not all(isinstance(f, Function) for f in functions):
+                return None
+            returns = join(*(self.analysis.summary(f).returns for f in functions))
+            # The batch a loader passes in is unknown: what a collate function returns of it stays unknown.
+            element = tuple(UNKNOWN[0] if v.param is not None or v.summed_param is not None else v for v in returns)
+            return single(Value(obj=Iterable(element)))
+        wrapped = args[0] if args and not node.args[0].keyword else ()
+        if not wrapped or not all(isinstance(v.obj, Iterable) for v in wrapped):
+            return None
+        if qualname == "builtins.enumerate":
+            element = join(*(v.obj.element for v in wrapped))
+            return single(Value(obj=Iterable(single(Value(obj=Sequence((single(Value(Domain.NUMBER)), element)))))))
+        return wrapped if qualname in api.ITERATION_WRAPPERS else None
 
     def _call_builtin(self, name: str, node: cst.Call, args: list[AbsVal]) -> AbsVal:
         if name in api.TO_NUMBER_BUILTINS:
@@ -1394,6 +1417,8 @@ def _merge(a: dict[str, AbsVal], b: dict[str, AbsVal]) -> dict[str, AbsVal]:
 
 
 def _element_of(iterable: AbsVal) -> AbsVal:
+    if iterable and all(isinstance(v.obj, Iterable) for v in iterable):
+        return join(*(v.obj.element for v in iterable))
     items = [item for v in iterable if isinstance(v.obj, Sequence) for item in v.obj.items]
     if items and len(items) < 8:
         return join(*items)

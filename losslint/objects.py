@@ -145,6 +145,14 @@ class Mapping:
     items: dict[str, AbsVal]
 
 
+@dataclass(eq=False)
+class Iterable:
+    """Something a for loop walks whose steps are known: a DataLoader with a local collate_fn yields
+    what that function returns (`for inputs, labels in loader:`)."""
+
+    element: AbsVal
+
+
 def literal(node: cst.BaseExpression | None) -> Any:
     """The python value of a literal expression, or MISSING."""
     if node is None:

@@ -429,6 +429,12 @@ PAD_ID_TOKENS = frozenset({"id", "idx", "index", "token", "tok", "value", "symbo
 # Class-index losses whose ignore_index decides whether padding positions are trained.
 IGNORE_INDEX_LOSSES = frozenset({"cross_entropy", "nll_loss", "nll_loss2d"})
 
+# Data loaders: iterating one yields what its `collate_fn` (keyword, or this positional index) returns.
+DATA_LOADERS: dict[str, int] = {"torch.utils.data.DataLoader": 6, "torch.utils.data.dataloader.DataLoader": 6}
+# Wrappers a for loop iterates through: they yield the wrapped iterable's steps (enumerate pairs them with
+# a step number).
+ITERATION_WRAPPERS = frozenset({"tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "builtins.iter"})
+
 # Backward passes that need a scalar (or an explicit gradient): the method and the functional form.
 BACKWARD_METHODS = frozenset({"backward"})
 BACKWARD_FUNCTIONS: dict[str, str] = {"torch.autograd.backward": "grad_tensors"}

@@ -16,6 +16,8 @@ class PaddingNotIgnored(Rule):
     — `pad_sequence(..., padding_value=P)` (default 0), `F.pad(..., value=P)` (default 0),
     `torch.full(..., pad_id)` / `x.new_full(..., pad_id)` with a pad id such as `self.pad_id` or
     `tokenizer.pad_token_id` — while the loss's `ignore_index` is something else (its default is −100).
+    The padding may happen in a helper, or in the `collate_fn` (a function of the file) of the
+    `DataLoader` the training loop iterates, through `enumerate` / `tqdm`.
     Targets whose padding was replaced afterwards (`labels[labels == pad] = -100`,
     `labels.masked_fill(...)`, `torch.where(...)`) and losses with `reduction="none"` (the caller may
     mask them) are not reported, nor are pad ids and ignore indexes whose values cannot be compared.
@@ -154,6 +156,28 @@ class PaddingNotIgnored(Rule):
                 return F.cross_entropy(logits, labels)
             """,
             anchor="F.cross_entropy(logits, labels)",
+        ),
+        Flagged(
+            """
+            import torch.nn as nn
+            from torch.nn.utils.rnn import pad_sequence
+            from torch.utils.data import DataLoader
+            from tqdm import tqdm
+
+            def collate(batch):
+                tokens = pad_sequence([b["tokens"] for b in batch], batch_first=True)
+                tags = pad_sequence([b["tags"] for b in batch], batch_first=True)
+                return {"tokens": tokens, "tags": tags}
+
+            def train(model, dataset, optimizer):
+                criterion = nn.CrossEntropyLoss()
+                loader = DataLoader(dataset, batch_size=16, collate_fn=collate)
+                for step, batch in enumerate(tqdm(loader)):
+                    scores = model(batch["tokens"])
+                    loss = criterion(scores.flatten(0, 1), batch["tags"].flatten())
+                    loss.backward()
+            """,
+            anchor='criterion(scores.flatten(0, 1), batch["tags"].flatten())',
         ),
     )
     silent = (
