@@ -1186,7 +1186,8 @@ class _Body:
             if value and all(v.param is not None for v in value) and len({v.param for v in value}) == 1:
                 self.param_sinks.append((value[0].param, loss_call, param))
         reduction = options.get("reduction", contract.defaults.get("reduction"))
-        per_element = reduction == "none"
+        # The deprecated `reduce=False` also returns one loss per element (and overrides `reduction`).
+        per_element = reduction == "none" or options.get("reduce") is False
         # An explicit ignore_index with no reduction leaves zeros at the ignored positions.
         ignored_zeros = per_element and "ignore_index" in option_nodes
         return single(Value(producer=contract.key, producer_node=node, carries_graph=True, per_element=per_element,

@@ -226,3 +226,16 @@ def test_a_mean_needs_a_total_over_the_count():
         def step(mask):
             return 1.0 / mask.sum(1)
         """) == set()
+
+
+def test_the_deprecated_reduce_false_is_a_per_element_loss():
+    assert _check("""
+        import torch.nn as nn
+
+        criterion = nn.MSELoss(reduce=False)
+
+        def step(pred, target):
+            loss = criterion(pred, target)
+            loss.backward()
+            criterion(pred, target).mean().backward()
+        """) == {(7, "LL404")}
