@@ -24,12 +24,13 @@ a checked mask are guarded too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import libcst as cst
 
 from losslint import torch_api as api
 from losslint.domains import AbsVal, Domain, Form, Padding, Value
-from losslint.objects import MISSING, literal
+from losslint.objects import literal
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
@@ -40,6 +41,7 @@ def name_tokens(name: str) -> list[str]:
 
 
 def is_mask_name(name: str) -> bool:
+    """`mask`, `attention_mask`, `key_padding_mask`, `valid`, `non_pad` (not `num_masks`, `mask_token_id`)."""
     if name.lower() in api.MASK_NAMES:
         return True
     tokens = name_tokens(name)
@@ -82,7 +84,7 @@ def padding_of(node: cst.BaseExpression | None, text: str) -> Padding | None:
     if node is None:
         return None
     number = literal(node)
-    if isinstance(number, int | float) and not isinstance(number, bool):
+    if _is_number(number):
         return Padding(float(number), text, node)
     if is_pad_name(text):
         return Padding(None, text, node)
@@ -106,7 +108,8 @@ PROVEN = FACT + "nonempty:"
 CONDITION = FACT + "condition:"
 
 
-def checked_names(test: cst.BaseExpression, truth: bool, resolve=None, depth: int = 0) -> set[str]:
+def checked_names(test: cst.BaseExpression, truth: bool,
+                  resolve: Callable[[str], cst.BaseExpression | None] | None = None, depth: int = 0) -> set[str]:
     """What an emptiness check proves non-empty when `test` evaluates to `truth`: variable names, and
     `proven_key`s of other expressions (`~mask`, `batch["mask"]`). `resolve(name)` gives the condition
     a boolean variable was assigned (`exists = n > 0` … `if exists:`)."""

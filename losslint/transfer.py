@@ -249,7 +249,8 @@ def _binary_one(module, operator, lv: Value, rv: Value, left_node, right_node, n
         # (not a count: a scalar broadcasts against an empty selection).
         nonempty = any(side.nonempty and side.form is None and side.domain is not Domain.NUMBER for side in (lv, rv))
         return Value(carries_graph=graph, selection=True, nonempty=nonempty)
-    return Value(carries_graph=graph)
+    # A sum scaled, shifted or combined is still the numerator of a mean (`0.5 * x.sum() + reg`).
+    return Value(carries_graph=graph, total=lv.total or rv.total)
 
 
 def _hand_written_maths(module, operator, lv: Value, rv: Value, left_node, right_node, node) -> Value | None:

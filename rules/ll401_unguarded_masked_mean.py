@@ -305,9 +305,9 @@ def _selection_evidence(ctx, node) -> tuple[str, ...]:
     """Where the selecting mask came from (when the mean is taken right on `x[mask]`), then the mean."""
     subject = node.func.value if isinstance(node.func, cst.Attribute) else node.args[0].value
     steps: list[str] = []
-    if isinstance(subject, cst.Subscript) and len(subject.slice) == 1 and isinstance(subject.slice[0].slice,
-                                                                                       cst.Index):
-        masks = [v for v in ctx.value(subject.slice[0].slice.value) if v.domain is Domain.MASK]
+    index = subject.slice[0].slice if isinstance(subject, cst.Subscript) and len(subject.slice) == 1 else None
+    if isinstance(index, cst.Index):
+        masks = [v for v in ctx.value(index.value) if v.domain is Domain.MASK]
         if masks and masks[0].producer_node is not None:
             steps.extend(ctx.chain(masks[0]))
     steps.append(f"line {ctx.line(node)}: `{_short(ctx.text(node))}` takes the mean of a boolean-mask selection "

@@ -66,12 +66,12 @@ class IgnoreIndexDilutedMean(Rule):
             if averaged is None or not every(averaged, lambda v: v.ignored_zeros):
                 continue
             loss = averaged[0]
-            label = f"`{loss.producer}`"
+            label = f"`{loss.producer}` loss"
             if loss.producer_node is not None:
                 label += f" (line {ctx.line(loss.producer_node)})"
             yield Report(
                 node=call.node,
-                message=(f"`{_short(ctx.text(call.node))}` averages the per-element {label} loss over all "
+                message=(f"`{_short(ctx.text(call.node))}` averages the per-element {label} over all "
                          "positions: the ignore_index positions hold zeros that still count in the denominator, "
                          "so the loss shrinks with the share of ignored targets"),
                 evidence=_evidence(ctx, loss, call.node),
