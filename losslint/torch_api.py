@@ -221,6 +221,22 @@ LOSS_BY_KEY: dict[str, LossContract] = {c.key: c for c in LOSSES}
 
 # Loss classes torch deprecated in favour of another (LL503).
 DEPRECATED_LOSS_CLASSES: dict[str, str] = {_NN + "NLLLoss2d": _NN + "NLLLoss"}
+# Loss arguments torch deprecated in favour of `reduction` (LL503).
+LEGACY_REDUCTION_ARGS = ("size_average", "reduce")
+
+
+def legacy_reduction(size_average: object, reduce: object) -> str:
+    """The `reduction` torch derives from legacy values (torch/nn/_reduction.py, `legacy_get_string`).
+
+    Torch calls it only when one of them is not None; it then overrides any `reduction` given.
+    """
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    if reduce:
+        return "sum"
+    return "none"
 
 # ---------------------------------------------------------------------------
 # Producers: calls whose result has a known domain

@@ -8,7 +8,7 @@ from losslint.findings import Applicability, Severity
 from losslint.objects import MISSING, LossObject, literal
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
 
-_LEGACY = ("size_average", "reduce")
+_LEGACY = api.LEGACY_REDUCTION_ARGS
 
 
 class DeprecatedLossArguments(Rule):
@@ -210,17 +210,6 @@ def _forwarded(name: str, node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Name) and node.value == name
 
 
-def legacy_reduction(size_average: object, reduce: object) -> str:
-    """torch/nn/_reduction.py, `legacy_get_string`."""
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if size_average and reduce:
-        return "mean"
-    if reduce:
-        return "sum"
-    return "none"
-
-
 def _legacy_report(ctx, call: cst.Call, bound, legacy) -> Report:
     args = {id(arg.value): arg for arg in call.args}
     nodes = [args[id(node)] if args[id(node)].keyword is not None else node for node in legacy.values()]
@@ -233,7 +222,7 @@ def _legacy_report(ctx, call: cst.Call, bound, legacy) -> Report:
     if known and all(value is None for value in values.values()):
         outcome = "both are None, so torch keeps `reduction`"
     elif known:
-        mapped = legacy_reduction(values.get("size_average"), values.get("reduce"))
+        mapped = api.legacy_reduction(values.get("size_average"), values.get("reduce"))
         outcome = f"torch maps {'them' if len(nodes) > 1 else 'it'} to `reduction=\"{mapped}\"`"
         if isinstance(explicit, str) and explicit != mapped:
             outcome += f", overriding the explicit `reduction=\"{explicit}\"`"
@@ -258,7 +247,7 @@ def _reduction_fix(ctx, call: cst.Call, bound, legacy, values) -> FixPlan | None
     reduction_arg = next((arg for arg in call.args if arg.value is bound.get("reduction")), None)
     if reduction_arg is not None and reduction_arg.keyword is None and not keep_reduction:
         return None
-    mapped = legacy_reduction(values.get("size_average"), values.get("reduce"))
+    mapped = api.legacy_reduction(values.get("size_average"), values.get("reduce"))
     dropped = {id(arg) for arg in legacy_args}
     if not keep_reduction and reduction_arg is not None:
         dropped.add(id(reduction_arg))

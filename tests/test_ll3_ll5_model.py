@@ -206,3 +206,17 @@ def test_calls_inside_lambdas_are_facts():
 ])
 def test_shape_comments(comment, shape):
     assert comment_shape(comment) == shape
+
+
+@pytest.mark.parametrize("size_average", [None, True, False, 0, 1])
+@pytest.mark.parametrize("reduce", [None, True, False, 0, 1])
+def test_legacy_reduction_is_torchs_own_mapping(size_average, reduce):
+    _reduction = pytest.importorskip("torch.nn._reduction")
+    import warnings
+
+    from losslint.torch_api import legacy_reduction
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = _reduction.legacy_get_string(size_average, reduce)
+    assert legacy_reduction(size_average, reduce) == expected
