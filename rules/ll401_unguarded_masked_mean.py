@@ -81,7 +81,9 @@ class UnguardedMaskedMean(Rule):
             yield self._division(ctx, fact)
         for call in ctx.calls:
             selected = _mean_of(ctx, call)
-            if selected is not None and every(selected, lambda v: v.selection and not v.nonempty):
+            # The mean of selected booleans is a rate (an accuracy), not a loss: no gradient to poison.
+            if selected is not None and every(
+                    selected, lambda v: v.selection and not v.nonempty and v.domain is not Domain.MASK):
                 yield Report(
                     node=call.node,
                     message=f"`{_short(ctx.text(call.node))}` averages the elements a mask selects: when it "
@@ -232,6 +234,14 @@ class UnguardedMaskedMean(Rule):
                 return x.new_zeros(())
             """,
             why="The mean of the selection only runs when the mask selects something.",
+        ),
+        Silent(
+            """
+            def validation_step(preds, batch):
+                mask = batch["labels"] != -100
+                return (preds[mask] == batch["labels"][mask]).float().mean()
+            """,
+            why="The mean of selected booleans is an accuracy metric, not a loss: no gradient to poison.",
         ),
         Silent(
             """
