@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from losslint.engine import check_text, needed_tokens
@@ -59,6 +58,9 @@ def lint_files(files: Sequence[str], rules: Sequence[type[Rule]], jobs: int | No
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= _PARALLEL_THRESHOLD:
         codes = [rule.code for rule in rules]
+        # Imported here: multiprocessing costs start-up time the single-file (pre-commit) case never needs.
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             chunks = pool.map(_lint_path_by_codes, files, [codes] * len(files), chunksize=8)
             findings = [finding for chunk in chunks for finding in chunk]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +51,9 @@ class FileResult:
 def run(files: Sequence[tuple[str, FileSettings]], mode: Mode, jobs: int | None = None) -> list[FileResult]:
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        # Imported here: multiprocessing costs start-up time the single-file (pre-commit) case never needs.
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             return list(pool.map(_run_path, files, [mode] * len(files), chunksize=8))
     return [_run_path(item, mode) for item in files]

@@ -267,17 +267,16 @@ def _reduction_fix(ctx, call: cst.Call, bound, legacy, values) -> FixPlan | None
 
 def _deprecated_classes(ctx):
     """Constructions of deprecated loss classes: `nn.NLLLoss2d(...)`, or a name imported as it."""
-    for node, values in ctx.analysis.values.items():
-        if not isinstance(node, cst.Name | cst.Attribute) or not values:
+    # Only constructions (calls): a reference by identity (a set of types, isinstance) must stay.
+    for call in ctx.calls:
+        node = call.node.func
+        values = ctx.value(node)
+        if not isinstance(node, cst.Name | cst.Attribute) or len(values) != 1 or not values[0].qualname:
             continue
-        names = {api.canonical(value.qualname) for value in values if value.qualname}
-        if len(names) != 1 or len(values) != 1:
-            continue
-        deprecated = names.pop()
+        deprecated = api.canonical(values[0].qualname)
         replacement = api.DEPRECATED_LOSS_CLASSES.get(deprecated)
-        parent = ctx.parent(node)
-        if replacement is None or not isinstance(parent, cst.Call) or parent.func is not node:
-            continue  # only constructions: a reference by identity (a set of types, isinstance) must stay
+        if replacement is None:
+            continue
         old, new = deprecated.rsplit(".", 1)[1], replacement.rsplit(".", 1)[1]
         fix = None
         if isinstance(node, cst.Attribute):
