@@ -72,7 +72,12 @@ def log_site(ctx: Context, node: cst.CSTNode) -> LogSite | None:
     complements = {v.form is Form.COMPLEMENT for v in values}
     if len(kinds) != 1 or None in kinds or len(complements) != 1:
         return None
-    return LogSite(node, arg, values[0], kinds.pop(), complements.pop(), any(v.guarded for v in values))
+    guarded = any(v.guarded for v in values)
+    if guarded and all(v.carries_graph is False for v in values):
+        # With an epsilon the value stays finite, and without autograd (`torch.no_grad()`, e.g. a
+        # matching cost) there is no gradient to vanish: nothing left to fix.
+        return None
+    return LogSite(node, arg, values[0], kinds.pop(), complements.pop(), guarded)
 
 
 def log_sites(ctx: Context, of: str) -> Iterator[LogSite]:

@@ -192,6 +192,19 @@ class LogOfSigmoid(Rule):
     silent = (
         Silent(
             """
+            import torch
+
+            @torch.no_grad()
+            def matching_cost(logits, alpha=0.25):
+                prob = logits.sigmoid()
+                negative = (1 - alpha) * prob ** 2 * -(1 - prob + 1e-8).log()
+                positive = alpha * (1 - prob) ** 2 * -(prob + 1e-8).log()
+                return positive - negative
+            """,
+            why="A guarded log under no_grad (a Hungarian matching cost): finite, and no gradient to vanish.",
+        ),
+        Silent(
+            """
             import torch.nn.functional as F
 
             def bce(logits, y):
