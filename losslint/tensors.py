@@ -476,7 +476,6 @@ def _function(module, node: cst.Call, qualname: str, result: AbsVal, values: Val
             return (Value(Domain.CLASS_INDICES, method, node, carries_graph=False, **facts),)
         return _apply(result, facts)
     dtype = _dtype_keyword(node, values)
-    dtype_changes = {"dtype": dtype, "dtype_node": node} if dtype else {}
     if qualname in api.SIZED_FACTORIES:
         size_args = [arg for arg in node.args if arg.keyword is None or arg.keyword.value == "size"]
         shape = sizes(module, [cst.Arg(arg.value, star=arg.star) for arg in size_args], values)

@@ -7,19 +7,16 @@ else in it is a near miss that must stay silent.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import libcst as cst
+from fixture_marks import FIXTURES, marked, reported
 
 from losslint.engine import check_text
 from losslint.findings import Applicability
 from losslint.fixes import apply_edits
 from losslint.registry import all_rules
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "targets_and_api.py"
+FIXTURE = FIXTURES / "targets_and_api.py"
 RULES = [rule for rule in all_rules() if rule.code[:3] in ("LL3", "LL5")]
-MARK = re.compile(r"#\s*(LL[35]\d\d)\b")
 
 
 def _source() -> str:
@@ -27,12 +24,11 @@ def _source() -> str:
 
 
 def _expected(source: str) -> set[tuple[int, str]]:
-    return {(number, match.group(1)) for number, line in enumerate(source.splitlines(), 1)
-            for match in [MARK.search(line)] if match}
+    return marked(source, "LL[35]")
 
 
 def _found(source: str, rules) -> set[tuple[int, str]]:
-    return {(finding.line, finding.code) for finding in check_text(source, str(FIXTURE), rules)}
+    return reported(source, rules, str(FIXTURE))
 
 
 def test_every_marked_line_is_reported_and_nothing_else():

@@ -6,25 +6,23 @@ near miss that must stay silent.
 
 from __future__ import annotations
 
-import re
 import textwrap
-from pathlib import Path
 
 import libcst as cst
 import pytest
+from fixture_marks import FIXTURES, marked, reported
 
 from losslint.engine import check_text
 from losslint.fixes import apply_edits
 from losslint.masks import is_mask_name, is_pad_name
 from losslint.registry import all_rules
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "masking.py"
+FIXTURE = FIXTURES / "masking.py"
 LL4 = [rule for rule in all_rules() if rule.code.startswith("LL4")]
-MARK = re.compile(r"#\s*(LL4\d\d)\b")
 
 
 def _found(source: str, rules=LL4) -> set[tuple[int, str]]:
-    return {(finding.line, finding.code) for finding in check_text(source, "example.py", rules)}
+    return reported(source, rules)
 
 
 def _check(code: str) -> set[tuple[int, str]]:
@@ -33,8 +31,7 @@ def _check(code: str) -> set[tuple[int, str]]:
 
 def test_fixture_reports_exactly_the_marked_lines():
     source = FIXTURE.read_text(encoding="utf-8")
-    expected = {(number, match.group(1)) for number, line in enumerate(source.splitlines(), 1)
-                for match in [MARK.search(line)] if match}
+    expected = marked(source, "LL4")
     assert {code for _, code in expected} == {rule.code for rule in LL4}, "the fixture exercises every LL4 rule"
     assert _found(source) == expected
 

@@ -6,19 +6,16 @@ near miss that must stay silent.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import libcst as cst
+from fixture_marks import FIXTURES, marked, reported
 
 from losslint.engine import check_text
 from losslint.findings import Applicability
 from losslint.fixes import apply_edits
 from losslint.registry import all_rules
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "numerics.py"
+FIXTURE = FIXTURES / "numerics.py"
 LL2 = [rule for rule in all_rules() if rule.code.startswith("LL2")]
-MARK = re.compile(r"#\s*(LL2\d\d)\b")
 
 
 def _source() -> str:
@@ -26,12 +23,11 @@ def _source() -> str:
 
 
 def _expected(source: str) -> set[tuple[int, str]]:
-    return {(number, match.group(1)) for number, line in enumerate(source.splitlines(), 1)
-            for match in [MARK.search(line)] if match}
+    return marked(source, "LL2")
 
 
 def _found(source: str, rules) -> set[tuple[int, str]]:
-    return {(finding.line, finding.code) for finding in check_text(source, str(FIXTURE), rules)}
+    return reported(source, rules, str(FIXTURE))
 
 
 def test_every_marked_line_is_reported_and_nothing_else():
