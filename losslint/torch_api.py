@@ -543,7 +543,9 @@ BACKWARD_DELEGATES = frozenset({"backward", "manual_backward"})
 # Names of data-set labels (weak evidence of class indices for a class-index loss): whole
 # names, or the last token of a name (`gt_labels`, `batch_targets`).
 LABEL_NAMES = frozenset({"y", "labels", "label", "target", "targets", "tgt", "tgts", "gt", "gts", "lbl", "lbls",
-                         "y_true", "ys", "cls", "classes", "class_ids", "label_ids", "class_idx", "class_index"})
+                         "y_true", "ys", "cls", "classes", "class_ids", "label_ids", "class_idx", "class_index",
+                         # the mini-batch spellings of tutorials and Kaggle notebooks
+                         "yb", "y_batch", "batch_y", "y_train", "y_val", "y_test"})
 LABEL_NAME_TOKENS = frozenset({"labels", "label", "targets", "target", "tgt", "lbl", "lbls", "gt"})
 # Name tokens of a model's prediction (`pred`, `y_hat`, `outputs`): with a label's name, the two
 # tensors a loss is called with.

@@ -320,3 +320,16 @@ def test_helper_parameters_carry_the_finding_to_the_call_site():
     [finding] = lint_source(source)
     assert finding.code == "LL101" and finding.line == 8
     assert "inside `compute_loss`" in finding.message
+
+
+@pytest.mark.parametrize("name", ["yb", "y_batch", "labels"])
+def test_minibatch_label_names_are_labels(name):
+    source = f"""
+        import torch
+        import torch.nn as nn
+        criterion = nn.CrossEntropyLoss()
+        def train(model, loader):
+            for xb, {name} in loader:
+                criterion(model(xb), {name}.to(dtype=torch.float32)).backward()
+        """
+    assert _codes(source, ("LL301",)) == ["LL301"]
