@@ -101,13 +101,13 @@ class Context:
 
     def describe(self, node: cst.CSTNode, value: Value) -> str:
         """`probs` (softmax, line 12)."""
-        return f"`{_short(self.text(node))}` ({self.origin(value)})"
+        return f"`{shorten(self.text(node))}` ({self.origin(value)})"
 
     def chain(self, value: Value) -> tuple[str, ...]:
         """The evidence chain of a value: where it was produced and the names it passed through."""
         steps = []
         if value.producer_node is not None:
-            steps.append(f"line {self.line(value.producer_node)}: `{_short(self.text(value.producer_node))}` "
+            steps.append(f"line {self.line(value.producer_node)}: `{shorten(self.text(value.producer_node))}` "
                          f"gives {value.domain.value} ({value.producer})")
         for step in value.trail:
             if step.node is not None:
@@ -119,9 +119,9 @@ class Context:
         contract = loss_call.contract
         if loss_call.instance is not None:
             built = f", built line {self.line(loss_call.instance.node)}"
-            label = f"`{_short(loss_call.callee_text)}` ({contract.module_name}{built})"
+            label = f"`{shorten(loss_call.callee_text)}` ({contract.module_name}{built})"
         else:
-            label = f"`{_short(loss_call.callee_text)}`"
+            label = f"`{shorten(loss_call.callee_text)}`"
         if loss_call.helper_call is not None:
             label += f" inside `{loss_call.helper_name}` (line {self.line(loss_call.node)})"
         if loss_call.context_call is not None:
@@ -178,6 +178,7 @@ class Context:
         return Span(position, position)
 
 
-def _short(text: str, limit: int = 60) -> str:
+def shorten(text: str, limit: int = 60) -> str:
+    """`text` on one line, cut to `limit` characters with an ellipsis (for messages)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,6 +3,7 @@
 import libcst as cst
 
 from losslint import numerics
+from losslint.context import shorten
 from losslint.domains import Domain, Form, every
 from losslint.findings import Applicability
 from losslint.objects import literal
@@ -81,7 +82,7 @@ class HandWrittenCrossEntropy(Rule):
             site = sites[0]
             yield Report(
                 node=node,
-                message=f"hand-written cross-entropy: `{_short(ctx.text(node))}` is the log of softmax "
+                message=f"hand-written cross-entropy: `{shorten(ctx.text(node))}` is the log of softmax "
                         f"probabilities ({ctx.origin(site.probabilities)}) at the targets{_guard_note(site)}",
                 evidence=(*ctx.chain(site.probabilities), f"line {ctx.line(site.node)}: log taken here",
                           f"line {ctx.line(node)}: target entries picked here"),
@@ -107,11 +108,11 @@ class HandWrittenCrossEntropy(Rule):
                     continue
                 yield Report(
                     node=fact.node,
-                    message=f"hand-written cross-entropy: `{_short(ctx.text(weight_node))}` weights the log of "
+                    message=f"hand-written cross-entropy: `{shorten(ctx.text(weight_node))}` weights the log of "
                             f"softmax probabilities {ctx.describe(site.argument, site.probabilities)}"
                             f"{_guard_note(site)}",
                     evidence=(*ctx.chain(site.probabilities), f"line {ctx.line(site.node)}: log taken here",
-                              f"line {ctx.line(fact.node)}: weighted by `{_short(ctx.text(weight_node))}`"),
+                              f"line {ctx.line(fact.node)}: weighted by `{shorten(ctx.text(weight_node))}`"),
                     hint=self._hint(ctx, site, None, soft=True),
                     fix=self._log_softmax_fix(ctx, site),
                     covers=tuple(s.node for s in sites),
@@ -374,8 +375,3 @@ def _guard_note(site) -> str:
                 "wrong rows")
     return (": the target's probability underflows to 0 from a logit gap of ~104 in float32 (17 in float16), "
             "making the loss inf and the gradient NaN")
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,6 +1,7 @@
 """LL205: softplus written as log(1 + exp(x)), which overflows."""
 
 from losslint import numerics
+from losslint.context import shorten
 from losslint.domains import Form, every
 from losslint.findings import Applicability
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
@@ -58,10 +59,10 @@ class HandWrittenSoftplus(Rule):
             exponent = values[0].form_arg
             yield Report(
                 node=fact.node,
-                message=f"hand-written softplus `{_short(ctx.text(fact.node))}`: exp({_short(ctx.text(exponent))}) "
+                message=f"hand-written softplus `{shorten(ctx.text(fact.node))}`: exp({shorten(ctx.text(exponent))}) "
                         "overflows to inf for arguments above 88.7 in float32 (11.1 in float16), making the result "
                         "inf and its gradient NaN",
-                evidence=(f"line {ctx.line(exponent)}: exp of `{_short(ctx.text(exponent))}`",
+                evidence=(f"line {ctx.line(exponent)}: exp of `{shorten(ctx.text(exponent))}`",
                           f"line {ctx.line(fact.node)}: log(1 + exp) taken here"),
                 hint=f"use F.softplus({ctx.text(exponent)})",
                 fix=self._fix(ctx, fact.node, values),
@@ -170,8 +171,3 @@ class HandWrittenSoftplus(Rule):
             why="Python floats from the math module are not tensors in the training graph.",
         ),
     )
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,6 +1,7 @@
 """LL206: log-sum-exp written as log(sum(exp(x))), which overflows."""
 
 from losslint import numerics
+from losslint.context import shorten
 from losslint.domains import Form, every
 from losslint.findings import Applicability
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
@@ -56,10 +57,10 @@ class HandWrittenLogSumExp(Rule):
             if not every(values, lambda v: v.form is Form.LOG_SUM_EXP and v.producer_node is fact.node):
                 continue
             exponent = values[0].form_arg
-            what = _short(ctx.text(exponent)) if exponent is not None else "x"
+            what = shorten(ctx.text(exponent)) if exponent is not None else "x"
             yield Report(
                 node=fact.node,
-                message=f"hand-written log-sum-exp `{_short(ctx.text(fact.node))}`: exp({what}) overflows to inf "
+                message=f"hand-written log-sum-exp `{shorten(ctx.text(fact.node))}`: exp({what}) overflows to inf "
                         "when any entry exceeds 88.7 in float32 (11.1 in float16) and underflows to 0 when all "
                         "are below -104, making the result inf or -inf and its gradient NaN",
                 evidence=((f"line {ctx.line(exponent)}: exp of `{what}`",) if exponent is not None else ()) + (
@@ -186,8 +187,3 @@ class HandWrittenLogSumExp(Rule):
             why="The VAE KL term sums exp(log_var) but takes no log of it.",
         ),
     )
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,6 +3,7 @@
 import libcst as cst
 
 from losslint import numerics
+from losslint.context import shorten
 from losslint.domains import Form, every
 from losslint.findings import Applicability
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
@@ -63,10 +64,10 @@ class HandWrittenSoftmax(Rule):
             exponent = fact.left[0].form_arg
             yield Report(
                 node=fact.node,
-                message=f"hand-written softmax `{_short(ctx.text(fact.node))}` without max subtraction: "
-                        f"exp({_short(ctx.text(exponent))}) overflows to inf above 88.7 in float32 (11.1 in float16) "
+                message=f"hand-written softmax `{shorten(ctx.text(fact.node))}` without max subtraction: "
+                        f"exp({shorten(ctx.text(exponent))}) overflows to inf above 88.7 in float32 (11.1 in float16) "
                         "and inf / inf is NaN; when every entry is below -104, 0 / 0 is NaN",
-                evidence=(f"line {ctx.line(exponent)}: exp of `{_short(ctx.text(exponent))}`",
+                evidence=(f"line {ctx.line(exponent)}: exp of `{shorten(ctx.text(exponent))}`",
                           f"line {ctx.line(fact.node)}: divided by the sum of the exponentials"),
                 hint=f"use torch.softmax({ctx.text(exponent)}, dim), which subtracts the row maximum first",
                 fix=self._fix(ctx, fact.node),
@@ -196,8 +197,3 @@ class HandWrittenSoftmax(Rule):
             why="exp of log-probabilities is at most 1: it cannot overflow.",
         ),
     )
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,6 +3,7 @@
 import libcst as cst
 
 from losslint import numerics
+from losslint.context import shorten
 from losslint.domains import Form, every
 from losslint.findings import Applicability
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
@@ -60,10 +61,10 @@ class HandWrittenSigmoid(Rule):
             exponent = fact.right[0].form_arg
             yield Report(
                 node=fact.node,
-                message=f"hand-written sigmoid `{_short(ctx.text(fact.node))}`: exp({_short(ctx.text(exponent))}) "
+                message=f"hand-written sigmoid `{shorten(ctx.text(fact.node))}`: exp({shorten(ctx.text(exponent))}) "
                         "overflows to inf beyond 88.7 in float32 (11.1 in float16); the value rounds to 0 or 1 "
                         "but the gradient is inf / inf = NaN",
-                evidence=(f"line {ctx.line(exponent)}: exp of `{_short(ctx.text(exponent))}`",
+                evidence=(f"line {ctx.line(exponent)}: exp of `{shorten(ctx.text(exponent))}`",
                           f"line {ctx.line(fact.node)}: sigmoid formula"),
                 hint="use torch.sigmoid(x)",
                 fix=self._fix(ctx, fact.node),
@@ -177,8 +178,3 @@ class HandWrittenSigmoid(Rule):
             why="exp(-|x|) is at most 1: no overflow (and not a sigmoid of x).",
         ),
     )
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,11 +2,12 @@
 
 import libcst as cst
 
+from losslint.context import shorten
 from losslint.domains import Domain, Form, Value, every
-from losslint.masks import name_tokens
-from losslint.torch_api import LOSS_BY_KEY
 from losslint.findings import Applicability
+from losslint.masks import name_tokens
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
+from losslint.torch_api import LOSS_BY_KEY
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
@@ -86,7 +87,7 @@ class UnguardedMaskedMean(Rule):
                     selected, lambda v: v.selection and not v.nonempty and v.domain is not Domain.MASK):
                 yield Report(
                     node=call.node,
-                    message=f"`{_short(ctx.text(call.node))}` averages the elements a mask selects: when it "
+                    message=f"`{shorten(ctx.text(call.node))}` averages the elements a mask selects: when it "
                             "selects none, the mean of the empty tensor is NaN",
                     evidence=_selection_evidence(ctx, call.node),
                     hint="divide the masked sum by `mask.sum().clamp_min(1)`, or check `mask.any()` first",
@@ -96,16 +97,16 @@ class UnguardedMaskedMean(Rule):
         denominator = fact.right_node
         count = fact.right[0]
         mask = _mask_value(ctx, count)
-        counted = f"`{_short(ctx.text(count.form_arg))}`" if count.form_arg is not None else "a mask"
+        counted = f"`{shorten(ctx.text(count.form_arg))}`" if count.form_arg is not None else "a mask"
         if mask is not None and mask.producer_node is not None:
             counted += f" ({mask.producer}, line {ctx.line(mask.producer_node)})"
         where = ""
         if fact.helper_call is not None:
             where = f" inside `{fact.helper_name}` as called at line {ctx.line(fact.helper_call)}"
-        message = (f"`{_short(ctx.text(denominator))}`{where} is the count of {counted} and can be 0: when the "
+        message = (f"`{shorten(ctx.text(denominator))}`{where} is the count of {counted} and can be 0: when the "
                    "mask selects nothing the average is 0/0 = NaN, and so is its gradient")
         evidence = list(ctx.chain(mask)) if mask is not None else []
-        evidence.append(f"line {ctx.line(denominator)}: divides by `{_short(ctx.text(denominator))}` with no "
+        evidence.append(f"line {ctx.line(denominator)}: divides by `{shorten(ctx.text(denominator))}` with no "
                         "clamp, epsilon or emptiness check")
         return Report(node=denominator, message=message, evidence=tuple(evidence),
                       hint="clamp the count: `.clamp_min(1)` (or `max(n, 1)`), or return early when it is 0",
@@ -320,7 +321,7 @@ def _selection_evidence(ctx, node) -> tuple[str, ...]:
         masks = [v for v in ctx.value(index.value) if v.domain is Domain.MASK]
         if masks and masks[0].producer_node is not None:
             steps.extend(ctx.chain(masks[0]))
-    steps.append(f"line {ctx.line(node)}: `{_short(ctx.text(node))}` takes the mean of a boolean-mask selection "
+    steps.append(f"line {ctx.line(node)}: `{shorten(ctx.text(node))}` takes the mean of a boolean-mask selection "
                  "with no emptiness check")
     return tuple(steps)
 
@@ -335,8 +336,3 @@ def _clamp_fix(ctx, fact) -> FixPlan:
     binary = every(fact.right, lambda v: v.binary)
     return FixPlan("Clamp the count at 1", Applicability.SAFE if binary else Applicability.UNSAFE,
                    ((denominator, replacement),))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

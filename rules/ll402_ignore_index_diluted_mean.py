@@ -2,6 +2,7 @@
 
 import libcst as cst
 
+from losslint.context import shorten
 from losslint.domains import every
 from losslint.findings import Applicability
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
@@ -71,7 +72,7 @@ class IgnoreIndexDilutedMean(Rule):
                 label += f" (line {ctx.line(loss.producer_node)})"
             yield Report(
                 node=call.node,
-                message=(f"`{_short(ctx.text(call.node))}` averages the per-element {label} over all "
+                message=(f"`{shorten(ctx.text(call.node))}` averages the per-element {label} over all "
                          "positions: the ignore_index positions hold zeros that still count in the denominator, "
                          "so the loss shrinks with the share of ignored targets"),
                 evidence=_evidence(ctx, loss, call.node),
@@ -200,7 +201,7 @@ def _averaged(ctx, call):
 def _evidence(ctx, loss, node) -> tuple[str, ...]:
     steps = []
     if loss.producer_node is not None:
-        steps.append(f"line {ctx.line(loss.producer_node)}: `{_short(ctx.text(loss.producer_node))}` keeps one "
+        steps.append(f"line {ctx.line(loss.producer_node)}: `{shorten(ctx.text(loss.producer_node))}` keeps one "
                      "loss per position, 0 at ignored targets")
     steps.extend(f"line {ctx.line(step.node)}: stored in `{step.text}`" for step in loss.trail if step.node)
     steps.append(f"line {ctx.line(node)}: averaged over every position")
@@ -222,8 +223,3 @@ def _drop_reduction(ctx, call) -> FixPlan | None:
         args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     fixed = ctx.module.code_for_node(inner.with_changes(args=args))
     return FixPlan("Let the loss average over the non-ignored targets", Applicability.UNSAFE, ((node, fixed),))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -3,6 +3,7 @@
 import libcst as cst
 
 from losslint import torch_api as api
+from losslint.context import shorten
 from losslint.domains import Padding, every
 from losslint.findings import Applicability
 from losslint.objects import MISSING, literal
@@ -83,7 +84,7 @@ class PaddingNotIgnored(Rule):
             pad_origin = f" (line {ctx.line(padding.node)})" if padding.node is not None else ""
             yield Report(
                 node=loss_call.node,
-                message=(f"`{_short(ctx.text(loss_call.target_arg))}` is padded with `{padding.text}`{pad_origin}, "
+                message=(f"`{shorten(ctx.text(loss_call.target_arg))}` is padded with `{padding.text}`{pad_origin}, "
                          f"but {ctx.loss_label(loss_call)} ignores {ignored_text}: the padding positions are "
                          f"trained as class `{padding.text}`"),
                 evidence=_evidence(ctx, loss_call, target[0]),
@@ -299,8 +300,3 @@ def _add_ignore_index(ctx, loss_call, padding: Padding) -> FixPlan | None:
     args = [*node.args[:-1], last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), addition]
     fixed = ctx.module.code_for_node(node.with_changes(args=args))
     return FixPlan(f"Ignore the padding value {int(padding.number)}", Applicability.UNSAFE, ((node, fixed),))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

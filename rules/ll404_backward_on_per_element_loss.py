@@ -3,6 +3,7 @@
 import libcst as cst
 
 from losslint import torch_api as api
+from losslint.context import shorten
 from losslint.domains import every
 from losslint.findings import Applicability
 from losslint.rule import FixPlan, Flagged, Report, Rule, Silent
@@ -65,12 +66,12 @@ class BackwardOnPerElementLoss(Rule):
             steps = []
             if origin.producer_node is not None:
                 steps.append(f"line {ctx.line(origin.producer_node)}: "
-                             f"`{_short(ctx.text(origin.producer_node))}` keeps one loss per element")
+                             f"`{shorten(ctx.text(origin.producer_node))}` keeps one loss per element")
             steps.extend(f"line {ctx.line(step.node)}: stored in `{step.text}`" for step in origin.trail if step.node)
             steps.append(f"line {ctx.line(call.node)}: backward() with no reduction and no gradient")
             yield Report(
                 node=call.node,
-                message=(f"`{_short(ctx.text(loss_node))}` is the per-element `{origin.producer}` loss{where}, "
+                message=(f"`{shorten(ctx.text(loss_node))}` is the per-element `{origin.producer}` loss{where}, "
                          "not a scalar: backward() raises \"grad can be implicitly created only for scalar "
                          "outputs\""),
                 evidence=tuple(steps),
@@ -254,8 +255,3 @@ def _reduce_first(ctx, call, loss_node, loss) -> FixPlan | None:
     atomic = isinstance(loss_node, cst.Name | cst.Attribute | cst.Call | cst.Subscript)
     reduced = f"{text}.mean()" if atomic else f"({text}).mean()"
     return FixPlan("Average the loss before backward()", Applicability.UNSAFE, ((loss_node, reduced),))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

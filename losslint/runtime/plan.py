@@ -17,7 +17,7 @@ from typing import Any
 import libcst as cst
 
 from losslint import contracts
-from losslint.context import Context
+from losslint.context import Context, shorten
 from losslint.domains import Domain, Value, every
 from losslint.facts import LossCall
 from losslint.findings import Edit, Finding, Position, Span
@@ -137,7 +137,7 @@ def build(finding: Finding, source: str, probe: str) -> Plan:
 
 
 def _taps(ctx: Context, anchor: cst.BaseExpression, span: Span, probe: str):
-    context: dict[str, Any] = {"anchor": _short(ctx.text(anchor))}
+    context: dict[str, Any] = {"anchor": shorten(ctx.text(anchor))}
     overrides: dict[str, Any] = {}
     if probe in LOSS_PROBES:
         match = loss_call_for(ctx, anchor, span)
@@ -223,7 +223,7 @@ def _loss_context(ctx: Context, loss_call: LossCall, param: str | None) -> dict[
     contract = loss_call.contract
     context: dict[str, Any] = {
         "loss": contract.key,
-        "loss_label": _short(loss_call.callee_text),
+        "loss_label": shorten(loss_call.callee_text),
         "binary": contract.float_target,
         "index_target": contract.index_target,
         "ignore_index": loss_call.option("ignore_index"),
@@ -540,8 +540,3 @@ def _map_span(before: str, after: str, edits, span: Span) -> Span:
     new_starts = _line_starts(after)
     return Span(_position(new_starts, moved(_offset(starts, before, span.start), False)),
                 _position(new_starts, moved(_offset(starts, before, span.end), True)))
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

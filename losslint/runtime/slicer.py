@@ -27,9 +27,18 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from losslint import torch_api as api
-from losslint.context import Context
+from losslint.context import Context, shorten
 from losslint.domains import UNKNOWN, AbsVal, Domain
-from losslint.objects import MISSING, BoundMethod, ClassInfo, Function, Layer, LossClass, LossObject, literal
+from losslint.objects import (
+    MISSING,
+    BoundMethod,
+    ClassInfo,
+    Function,
+    Layer,
+    LossClass,
+    LossObject,
+    literal,
+)
 from losslint.runtime import allowlist
 from losslint.runtime.verdict import NotExecutable
 
@@ -295,7 +304,7 @@ class Slicer:
             self._scan(node, scope)
             text, reads = self.rewrite(node, scope)
             if name in MEASURED_TAPS and isinstance(node, cst.Call) and text in self.slice.cuts:
-                raise NotExecutable(f"`{_short(self.text(node))}` calls `{_short(self.text(node.func))}`, which "
+                raise NotExecutable(f"`{shorten(self.text(node))}` calls `{shorten(self.text(node.func))}`, which "
                                     "--confirm cannot rebuild (a model, a parameter or an unknown object)")
             self.slice.taps[name] = text
             for read, read_node in reads.items():
@@ -923,11 +932,6 @@ def _all_names(node: cst.CSTNode) -> list[cst.Name]:
 
     node.visit(Visitor())
     return found
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _identifier(text: str) -> str:
